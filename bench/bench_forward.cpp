@@ -1,0 +1,154 @@
+// bench_forward: decode speed and batched-forward cost of each model, against the roofline
+// (weight bytes streamed per forward / memory read bandwidth measured in this same run).
+//
+//   bench_forward [--models a.gguf,b.gguf] [--threads N] [--context 256] [--decode 128]
+//                 [--reps 15] [--json-out results.json]
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/timer.h"
+#include "kernels/matmul.h"
+#include "kernels/thread_pool.h"
+#include "memory_bandwidth.h"
+#include "model/context.h"
+#include "model/model.h"
+
+using namespace hsd;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+std::vector<TokenId> filler(int n, int n_vocab) {
+    std::vector<TokenId> t((size_t)n);
+    uint32_t x = 12345;
+    for (auto& v : t) {
+        x = x * 1664525u + 1013904223u;
+        v = (TokenId)(3 + (x >> 8) % (uint32_t)(n_vocab - 3));
+    }
+    t[0] = 1;
+    return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string shared = "../shared";
+    std::string models_arg, json_out;
+    int threads = ThreadPool::default_threads(), context = 256, decode = 128, reps = 15;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) { fmt::print(stderr, "{} needs a value\n", a); std::exit(2); }
+            return argv[++i];
+        };
+        if (a == "--models") models_arg = next();
+        else if (a == "--shared") shared = next();
+        else if (a == "--threads") threads = std::stoi(next());
+        else if (a == "--context") context = std::stoi(next());
+        else if (a == "--decode") decode = std::stoi(next());
+        else if (a == "--reps") reps = std::stoi(next());
+        else if (a == "--json-out") json_out = next();
+        else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
+    }
+    std::vector<std::string> models = split(models_arg);
+    if (models.empty())
+        for (const char* m : {"hsd-m0", "hsd-m1", "hsd-m2", "hsd-ee-small", "hsd-target"})
+            models.push_back(shared + "/models/" + m + ".gguf");
+
+    try {
+        ThreadPool pool(threads);
+        const double bw = measure_read_bandwidth(pool);
+        fmt::print("memory read bandwidth: {:.2f} GB/s ({} threads)\n\n", bw / 1e9, pool.size());
+        nlohmann::json out;
+        out["threads"] = pool.size();
+        out["bandwidth_gb_s"] = bw / 1e9;
+        out["context"] = context;
+        out["blas_threshold"] = matmul_blas_threshold();
+        const std::vector<int> batch_sizes = {1, 2, 4, 8, 16};
+
+        fmt::print("{:<14} {:>10} {:>10} {:>10} {:>9} |", "model", "MB/fwd", "roof t/s", "decode t/s", "of roof");
+        for (int n : batch_sizes) fmt::print(" {:>13}", fmt::format("n={} ms(x)", n));
+        fmt::print("\n");
+
+        for (const std::string& path : models) {
+            auto model = Model::load(path);
+            const ModelConfig& c = model->config();
+            Context ctx(*model, pool);
+            const double bytes = (double)model->weight_bytes(0, c.n_layer, true);
+            const double roof_tps = bw / bytes;
+
+            // Autoregressive decode after a short prompt (greedy, argmax of the logits).
+            const auto prompt = filler(16, c.n_vocab);
+            const float* logits = ctx.eval(prompt, false);
+            TokenId tok = 0;
+            const double t0 = now_seconds();
+            for (int i = 0; i < decode; ++i) {
+                tok = (TokenId)(std::max_element(logits, logits + c.n_vocab) - logits);
+                logits = ctx.eval(&tok, 1, false);
+            }
+            const double decode_tps = decode / (now_seconds() - t0);
+
+            // One forward of n new tokens after `context` tokens, rolled back each time.
+            ctx.truncate(0);
+            ctx.eval(filler(context, c.n_vocab), false);
+            nlohmann::json batches = nlohmann::json::array();
+            std::vector<double> ms;
+            for (int n : batch_sizes) {
+                const auto block = filler(n, c.n_vocab);
+                std::vector<double> times;
+                for (int r = 0; r < reps + 2; ++r) {
+                    const double s = now_seconds();
+                    ctx.eval(block, true);
+                    const double dt = now_seconds() - s;
+                    ctx.truncate(context);
+                    if (r >= 2) times.push_back(dt);  // first two warm up
+                }
+                ms.push_back(median(times) * 1e3);
+            }
+            fmt::print("{:<14} {:>10.2f} {:>10.1f} {:>10.1f} {:>8.0f}% |", c.name, bytes / 1e6, roof_tps, decode_tps,
+                       100.0 * decode_tps / roof_tps);
+            for (size_t i = 0; i < ms.size(); ++i) fmt::print(" {:>6.2f}({:4.2f})", ms[i], ms[i] / ms[0]);
+            fmt::print("\n");
+            for (size_t i = 0; i < ms.size(); ++i)
+                batches.push_back({{"n", batch_sizes[i]},
+                                   {"ms", ms[i]},
+                                   {"ratio_to_n1", ms[i] / ms[0]},
+                                   {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]}});
+            out["models"].push_back({{"name", c.name},
+                                     {"file", path},
+                                     {"weight_bytes_per_forward", bytes},
+                                     {"roofline_tokens_per_s", roof_tps},
+                                     {"decode_tokens_per_s", decode_tps},
+                                     {"decode_fraction_of_roofline", decode_tps / roof_tps},
+                                     {"forward_after_context", batches}});
+        }
+        if (!json_out.empty()) {
+            std::ofstream(json_out) << out.dump(2) << "\n";
+            fmt::print("\nwrote {}\n", json_out);
+        }
+    } catch (const Error& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}

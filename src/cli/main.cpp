@@ -1,0 +1,28 @@
+// hsd: command-line entry point. Errors from the library (hsd::Error) are printed as
+// "error: <message>" with exit status 1; usage errors by CLI11 with its own status.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"hsd: exact, fast LLM inference on the CPU with hierarchical speculative decoding"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "hsd 0.1.0");
+    hsd::cli::register_info(app);
+    hsd::cli::register_tokenize(app);
+    hsd::cli::register_generate(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const hsd::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

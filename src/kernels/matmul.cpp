@@ -1,0 +1,279 @@
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#ifdef HSD_HAVE_BLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+#include "common/fp16.h"
+#include "kernels/thread_pool.h"
+
+namespace hsd {
+
+namespace {
+
+constexpr int kRows = 4;         // weight rows decoded per block
+constexpr int64_t kChunk = 2048;  // columns decoded at a time: kRows x kChunk floats = 32 KiB
+constexpr int64_t kPanelRows = 64;  // rows per BLAS panel
+
+int64_t g_blas_threshold =
+#ifdef HSD_HAVE_BLAS
+    48;
+#else
+    0;
+#endif
+
+// ---- decoding one row segment to F32 -------------------------------------------------------
+
+void decode_f16(const uint16_t* src, int64_t n, float* dst) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + i))));
+#elif defined(__F16C__)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + i))));
+#endif
+    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+void decode_bf16(const uint16_t* src, int64_t n, float* dst) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(src + i)));
+        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+    }
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+#endif
+    for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+
+void decode_q8_0(const gguf::BlockQ8_0* blocks, int64_t n, float* dst) {
+    for (int64_t b = 0; b < n / (int64_t)gguf::kQ8_0Block; ++b) {
+        const float d = f16_to_f32(blocks[b].d);
+        const int8_t* q = blocks[b].qs;
+        float* o = dst + b * gguf::kQ8_0Block;
+#if defined(__AVX512F__)
+        const __m512 vd = _mm512_set1_ps(d);
+        for (int j = 0; j < 32; j += 16) {
+            const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(q + j)));
+            _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_cvtepi32_ps(v), vd));
+        }
+#elif defined(__AVX2__)
+        const __m256 vd = _mm256_set1_ps(d);
+        for (int j = 0; j < 32; j += 8) {
+            const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(q + j)));
+            _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), vd));
+        }
+#else
+        for (int j = 0; j < 32; ++j) o[j] = d * (float)q[j];
+#endif
+    }
+}
+
+// ---- F32 micro-kernel: RR weight rows x TT activation rows over kc columns -------------------
+// w rows are at stride ldw, x rows at stride ldx; results are added to y[t*ldy + r].
+
+#if defined(__AVX512F__)
+inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+template <int RR, int TT>
+void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, float* y, int64_t ldy) {
+    __m512 acc[RR][TT];
+    for (int r = 0; r < RR; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+        __m512 wv[RR];
+        for (int r = 0; r < RR; ++r) wv[r] = _mm512_loadu_ps(w + r * ldw + k);
+        for (int t = 0; t < TT; ++t) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
+            for (int r = 0; r < RR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    if (k < kc) {
+        const __mmask16 m = (__mmask16)((1u << (kc - k)) - 1);
+        __m512 wv[RR];
+        for (int r = 0; r < RR; ++r) wv[r] = _mm512_maskz_loadu_ps(m, w + r * ldw + k);
+        for (int t = 0; t < TT; ++t) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
+            for (int r = 0; r < RR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    for (int t = 0; t < TT; ++t)
+        for (int r = 0; r < RR; ++r) y[t * ldy + r] += hsum(acc[r][t]);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+template <int RR, int TT>
+void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, float* y, int64_t ldy) {
+    __m256 acc[RR][TT];
+    for (int r = 0; r < RR; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+        __m256 wv[RR];
+        for (int r = 0; r < RR; ++r) wv[r] = _mm256_loadu_ps(w + r * ldw + k);
+        for (int t = 0; t < TT; ++t) {
+            const __m256 xv = _mm256_loadu_ps(x + t * ldx + k);
+            for (int r = 0; r < RR; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    float tail[RR][TT] = {};
+    for (; k < kc; ++k)
+        for (int t = 0; t < TT; ++t)
+            for (int r = 0; r < RR; ++r) tail[r][t] += w[r * ldw + k] * x[t * ldx + k];
+    for (int t = 0; t < TT; ++t)
+        for (int r = 0; r < RR; ++r) y[t * ldy + r] += hsum(acc[r][t]) + tail[r][t];
+}
+#else
+template <int RR, int TT>
+void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, float* y, int64_t ldy) {
+    for (int t = 0; t < TT; ++t)
+        for (int r = 0; r < RR; ++r) {
+            float s = 0;
+            for (int64_t k = 0; k < kc; ++k) s += w[r * ldw + k] * x[t * ldx + k];
+            y[t * ldy + r] += s;
+        }
+}
+#endif
+
+// All n activation rows against RR decoded weight rows, 4 activation rows at a time.
+template <int RR>
+void rows_times_batch(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t n, int64_t kc, float* y,
+                      int64_t ldy) {
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) tile<RR, 4>(w, ldw, x + t * ldx, ldx, kc, y + t * ldy, ldy);
+    switch (n - t) {
+        case 3: tile<RR, 3>(w, ldw, x + t * ldx, ldx, kc, y + t * ldy, ldy); break;
+        case 2: tile<RR, 2>(w, ldw, x + t * ldx, ldx, kc, y + t * ldy, ldy); break;
+        case 1: tile<RR, 1>(w, ldw, x + t * ldx, ldx, kc, y + t * ldy, ldy); break;
+        default: break;
+    }
+}
+
+// Rows [r0, r1) of the output for all n tokens: decode kRows rows x kChunk columns, multiply.
+void matmul_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+    alignas(64) static thread_local float buf[kRows * kChunk];
+    for (int64_t t = 0; t < n; ++t) std::fill(y + t * w.rows + r0, y + t * w.rows + r1, 0.0f);
+    for (int64_t r = r0; r < r1; r += kRows) {
+        const int rr = (int)std::min<int64_t>(kRows, r1 - r);
+        for (int64_t c0 = 0; c0 < w.cols; c0 += kChunk) {
+            const int64_t kc = std::min(kChunk, w.cols - c0);
+            for (int i = 0; i < rr; ++i) decode_row(w, r + i, c0, kc, buf + i * kChunk);
+            float* yy = y + r;
+            const float* xx = x + c0;
+            switch (rr) {
+                case 4: rows_times_batch<4>(buf, kChunk, xx, w.cols, n, kc, yy, w.rows); break;
+                case 3: rows_times_batch<3>(buf, kChunk, xx, w.cols, n, kc, yy, w.rows); break;
+                case 2: rows_times_batch<2>(buf, kChunk, xx, w.cols, n, kc, yy, w.rows); break;
+                default: rows_times_batch<1>(buf, kChunk, xx, w.cols, n, kc, yy, w.rows); break;
+            }
+        }
+    }
+}
+
+#ifdef HSD_HAVE_BLAS
+// Large batches: decode a panel of rows once and let sgemm do the n x panel product.
+void matmul_blas_panel(const WeightView& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+    static thread_local std::vector<float> panel;
+    panel.resize((size_t)(kPanelRows * w.cols));
+    const int64_t pr = r1 - r0;
+    for (int64_t i = 0; i < pr; ++i) decode_row(w, r0 + i, 0, w.cols, panel.data() + i * w.cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)pr, (int)w.cols, 1.0f, x, (int)w.cols,
+                panel.data(), (int)w.cols, 0.0f, y + r0, (int)w.rows);
+}
+#endif
+
+}  // namespace
+
+void decode_row(const WeightView& w, int64_t row, int64_t col0, int64_t count, float* dst) {
+    const uint8_t* base = w.data + (size_t)row * w.row_bytes();
+    switch (w.type) {
+        case gguf::TensorType::F32:
+            std::memcpy(dst, reinterpret_cast<const float*>(base) + col0, (size_t)count * sizeof(float));
+            break;
+        case gguf::TensorType::F16: decode_f16(reinterpret_cast<const uint16_t*>(base) + col0, count, dst); break;
+        case gguf::TensorType::BF16: decode_bf16(reinterpret_cast<const uint16_t*>(base) + col0, count, dst); break;
+        case gguf::TensorType::Q8_0:
+            decode_q8_0(reinterpret_cast<const gguf::BlockQ8_0*>(base) + col0 / (int64_t)gguf::kQ8_0Block, count, dst);
+            break;
+    }
+}
+
+void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n, float* y) {
+    const MatmulJob job{&w, y};
+    matmul_multi(pool, &job, 1, x, n);
+}
+
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n) {
+#ifdef HSD_HAVE_BLAS
+    if (g_blas_threshold > 0 && n >= g_blas_threshold) {
+        static const bool once = [] { openblas_set_num_threads(1); return true; }();
+        (void)once;
+        for (int j = 0; j < n_jobs; ++j) {
+            const WeightView& w = *jobs[j].w;
+            const int64_t n_panels = (w.rows + kPanelRows - 1) / kPanelRows;
+            pool.parallel_for(n_panels, [&](int64_t p) {
+                const int64_t r0 = p * kPanelRows;
+                matmul_blas_panel(w, x, n, jobs[j].y, r0, std::min(w.rows, r0 + kPanelRows));
+            });
+        }
+        return;
+    }
+#endif
+    // Each job's rows are cut into a few contiguous ranges (multiples of kRows) so every
+    // thread streams long runs of weights; all ranges of all jobs form one parallel region.
+    struct Range {
+        int job;
+        int64_t r0, r1;
+    };
+    Range ranges[64];
+    int n_ranges = 0;
+    const int per_job = std::max(1, std::min(64 / std::max(1, n_jobs), pool.size() * 4 / n_jobs + 1));
+    for (int j = 0; j < n_jobs; ++j) {
+        const int64_t blocks = (jobs[j].w->rows + kRows - 1) / kRows;
+        const int64_t parts = std::min<int64_t>(blocks, per_job);
+        const int64_t per = (blocks + parts - 1) / parts;
+        for (int64_t b = 0; b < blocks && n_ranges < 64; b += per)
+            ranges[n_ranges++] = {j, b * kRows, std::min(jobs[j].w->rows, (b + per) * kRows)};
+    }
+    pool.parallel_for(n_ranges, [&](int64_t t) {
+        const Range& r = ranges[t];
+        matmul_rows(*jobs[r.job].w, x, n, jobs[r.job].y, r.r0, r.r1);
+    });
+}
+
+void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y) {
+    std::vector<float> row((size_t)w.cols);
+    for (int64_t r = 0; r < w.rows; ++r) {
+        decode_row(w, r, 0, w.cols, row.data());
+        for (int64_t t = 0; t < n; ++t) {
+            double s = 0;
+            for (int64_t k = 0; k < w.cols; ++k) s += (double)row[(size_t)k] * x[t * w.cols + k];
+            y[t * w.rows + r] = (float)s;
+        }
+    }
+}
+
+int64_t matmul_blas_threshold() { return g_blas_threshold; }
+void set_matmul_blas_threshold(int64_t n) { g_blas_threshold = n; }
+
+}  // namespace hsd

@@ -1,0 +1,52 @@
+#pragma once
+// Matrix products against model weights stored as F32, F16, BF16 or Q8_0.
+//
+// y[t][m] = sum_k x[t][k] * W[m][k]   for t in [0, n), m in [0, rows)
+//
+// Weights are streamed from the memory map exactly once per call whatever n is: a small
+// block of weight rows is decoded to F32 into a per-thread buffer that stays in L1/L2, then
+// multiplied against all n activation rows. So verifying 8 draft tokens reads the same bytes
+// as decoding one. Large batches (prefill) go to OpenBLAS sgemm on decoded row panels when
+// built with it, where it is measured faster (see docs/ARCHITECTURE.md).
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/gguf_file.h"
+
+namespace hsd {
+
+class ThreadPool;
+
+struct WeightView {
+    const uint8_t* data = nullptr;
+    gguf::TensorType type = gguf::TensorType::F32;
+    int64_t rows = 0;  // output features
+    int64_t cols = 0;  // input features (contiguous)
+
+    size_t row_bytes() const { return gguf::tensor_row_bytes(type, (uint64_t)cols); }
+    size_t bytes() const { return row_bytes() * (size_t)rows; }
+};
+
+// Decodes `count` consecutive elements of row `row`, starting at column `col0`
+// (a multiple of the block size), into dst as F32.
+void decode_row(const WeightView& w, int64_t row, int64_t col0, int64_t count, float* dst);
+
+// y[n][w.rows] = x[n][w.cols] * W^T. y must not alias x.
+void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n, float* y);
+
+// Several products sharing one input (Q/K/V, gate/up) in one parallel region, so the
+// threads synchronize once instead of once per matrix.
+struct MatmulJob {
+    const WeightView* w;
+    float* y;
+};
+void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n);
+
+// Single-threaded reference used by tests: decodes each element and accumulates in double.
+void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y);
+
+// Minimum batch size at which the BLAS path is used (0 = never). Exposed for benchmarks.
+int64_t matmul_blas_threshold();
+void set_matmul_blas_threshold(int64_t n);
+
+}  // namespace hsd

@@ -1,0 +1,68 @@
+#pragma once
+// A Llama-architecture model loaded from GGUF: hyper-parameters, weight views into the
+// memory map (never copied or expanded), and the early-exit layers if the file lists any.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf_file.h"
+#include "kernels/matmul.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hsd {
+
+struct ModelConfig {
+    std::string name;
+    int n_vocab = 0;
+    int n_embd = 0;
+    int n_layer = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    int rope_dim = 0;
+    int n_ff = 0;
+    int n_ctx_train = 0;
+    float rope_base = 10000.0f;
+    float rms_eps = 1e-5f;
+    std::vector<int> exit_layers;  // hsd.early_exit.layers: exit after layer k (1-based count of layers run)
+
+    int q_dim() const { return n_head * head_dim; }
+    int kv_dim() const { return n_head_kv * head_dim; }
+};
+
+struct LayerWeights {
+    std::vector<float> attn_norm, ffn_norm;  // small norm vectors, kept as F32
+    WeightView wq, wk, wv, wo, gate, up, down;
+};
+
+class Model {
+public:
+    // Loads and validates a GGUF file: architecture "llama", every tensor present with the
+    // expected shape and a supported type. Throws hsd::Error naming the file and the problem.
+    static std::unique_ptr<Model> load(const std::string& path);
+
+    const ModelConfig& config() const { return config_; }
+    const gguf::File& file() const { return *file_; }
+    const Tokenizer& tokenizer() const { return tokenizer_; }
+    const std::string& path() const { return file_->path(); }
+
+    const WeightView& token_embd() const { return token_embd_; }
+    const std::vector<float>& output_norm() const { return output_norm_; }
+    const WeightView& output() const { return output_; }
+    const LayerWeights& layer(int i) const { return layers_[(size_t)i]; }
+
+    bool is_exit_layer(int k) const;
+    // Bytes of weights one forward pass streams through layers [a, b) (plus the head if with_head).
+    size_t weight_bytes(int a, int b, bool with_head) const;
+
+private:
+    Model() = default;
+    std::unique_ptr<gguf::File> file_;
+    ModelConfig config_;
+    Tokenizer tokenizer_;
+    WeightView token_embd_, output_;
+    std::vector<float> output_norm_;
+    std::vector<LayerWeights> layers_;
+};
+
+}  // namespace hsd
