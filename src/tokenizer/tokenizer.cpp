@@ -1,0 +1,536 @@
+// SentencePiece-BPE encoder/decoder over a GGUF vocabulary. The encoder reproduces the
+// SentencePiece library (normalizer with identity rules + bpe::Model::Encode + byte fallback)
+// id for id:
+//   1. normalize: optional "▁" prefix (add_space_prefix, only for non-empty text), every ' '
+//      becomes "▁", every byte that does not start a valid UTF-8 character (overlong forms,
+//      surrogates and code points above U+10FFFF count as invalid) becomes U+FFFD;
+//   2. split into characters (user-defined pieces are matched longest-first and frozen);
+//   3. repeatedly merge the adjacent pair whose concatenation is a Normal/UserDefined/Unused
+//      piece of highest score, leftmost first on ties (priority queue, stale entries skipped);
+//   4. Unused pieces are split back into the two halves they were merged from;
+//   5. each symbol maps to its id; unknown symbols become one <0xXX> piece per byte (byte
+//      fallback) or, without byte pieces, one unk per run of unknown symbols.
+// For speed, step 3 runs separately on segments of the text split where two adjacent characters
+// never occur together inside any mergeable piece: no merge can cross such a point, and merge
+// order within a segment is unchanged, so the result is identical while heaps stay small.
+#include "tokenizer/tokenizer.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <queue>
+#include <unordered_map>
+#include <utility>
+
+#include "common/error.h"
+#include "gguf/gguf_file.h"
+
+namespace hsd {
+
+namespace {
+
+constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";        // U+2581 LOWER ONE EIGHTH BLOCK
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";        // U+FFFD REPLACEMENT CHARACTER
+constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";   // SentencePiece's default unk surface
+
+inline bool is_trail(unsigned char b) { return (b & 0xC0) == 0x80; }
+
+// Length of the complete, valid UTF-8 character at s[0..n), or 0 if the first byte does not start
+// one (SentencePiece's DecodeUTF8 rules: no overlong forms, no surrogates, at most U+10FFFF).
+inline size_t valid_char_len(const unsigned char* s, size_t n) {
+    const unsigned c = s[0];
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return n >= 2 && is_trail(s[1]) ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || !is_trail(s[1]) || !is_trail(s[2])) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0;   // overlong
+        if (c == 0xED && s[1] >= 0xA0) return 0;  // surrogate
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || !is_trail(s[1]) || !is_trail(s[2]) || !is_trail(s[3])) return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0;   // overlong
+        if (c == 0xF4 && s[1] >= 0x90) return 0;  // above U+10FFFF
+        return 4;
+    }
+    return 0;
+}
+
+// Appends `bytes` with every byte that does not start a valid character replaced by U+FFFD
+// (how SentencePiece's decoder turns a run of byte pieces into text).
+void append_bytes_as_text(std::string& out, const std::string& bytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    size_t i = 0;
+    while (i < bytes.size()) {
+        const size_t len = valid_char_len(p + i, bytes.size() - i);
+        if (len == 0) {
+            out += kReplacement;
+            ++i;
+        } else {
+            out.append(bytes, i, len);
+            i += len;
+        }
+    }
+}
+
+// One character length by the first byte only (SentencePiece's OneCharLen); the input is
+// already normalized to valid UTF-8 when this is used.
+inline size_t one_char_len(unsigned char c) {
+    return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4];
+}
+
+inline uint64_t hash_bytes(const char* p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, then a final mix
+    for (size_t i = 0; i < n; ++i) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+// Parses "<0xXX>" (upper- or lower-case hex); -1 if `s` has another form.
+int parse_byte_piece(const std::string& s) {
+    if (s.size() != 6 || s[0] != '<' || s[1] != '0' || s[2] != 'x' || s[5] != '>') return -1;
+    auto hex = [](char ch) -> int {
+        if (ch >= '0' && ch <= '9') return ch - '0';
+        if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+        if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+        return -1;
+    };
+    const int hi = hex(s[3]), lo = hex(s[4]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// PieceIndex
+
+void Tokenizer::PieceIndex::build(const std::vector<std::string>& pieces, const std::vector<TokenId>& ids) {
+    size_t cap = 16;
+    while (cap < ids.size() * 2) cap <<= 1;
+    slots.assign(cap, -1);
+    hashes.assign(cap, 0);
+    mask = cap - 1;
+    max_len = 0;
+    for (TokenId id : ids) {
+        const std::string& s = pieces[(size_t)id];
+        if (find(s, pieces) >= 0) continue;  // first occurrence wins, like SentencePiece
+        const uint64_t h = hash_bytes(s.data(), s.size());
+        uint64_t i = h & mask;
+        while (slots[i] >= 0) i = (i + 1) & mask;
+        slots[i] = id;
+        hashes[i] = (uint32_t)(h >> 32);
+        if (s.size() > max_len) max_len = s.size();
+    }
+}
+
+TokenId Tokenizer::PieceIndex::find(std::string_view s, const std::vector<std::string>& pieces) const {
+    if (slots.empty() || s.size() > max_len) return -1;
+    const uint64_t h = hash_bytes(s.data(), s.size());
+    const uint32_t tag = (uint32_t)(h >> 32);
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
+        const int32_t id = slots[i];
+        if (id < 0) return -1;
+        if (hashes[i] == tag && pieces[(size_t)id] == s) return id;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PairSet
+
+namespace {
+
+inline uint32_t pack_char(const char* p, size_t len) {  // unique: the length follows from p[0]
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; ++i) v = (v << 8) | (unsigned char)p[i];
+    return v;
+}
+
+inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+}  // namespace
+
+void Tokenizer::PairSet::build(const std::vector<uint64_t>& keys) {
+    size_t cap = 16;
+    while (cap < keys.size() * 2) cap <<= 1;
+    slots.assign(cap, kEmpty);
+    mask = cap - 1;
+    for (uint64_t k : keys) {
+        if (k == kEmpty) continue;  // cannot occur in normalized (valid UTF-8) text anyway
+        uint64_t i = mix64(k) & mask;
+        while (slots[i] != kEmpty && slots[i] != k) i = (i + 1) & mask;
+        slots[i] = k;
+    }
+}
+
+bool Tokenizer::PairSet::contains(uint64_t key) const {
+    if (slots.empty()) return false;
+    for (uint64_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+        if (slots[i] == key) return true;
+        if (slots[i] == kEmpty) return false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+Tokenizer Tokenizer::from_gguf(const gguf::File& file) {
+    const std::string& path = file.path();
+    const std::string model = file.get_string("tokenizer.ggml.model");
+    if (model != "llama")
+        fail(fmt::format("{}: tokenizer.ggml.model is '{}'; only 'llama' (SentencePiece BPE) vocabularies are supported",
+                         path, model));
+
+    Tokenizer t;
+    t.pieces_ = file.get_string_array("tokenizer.ggml.tokens");
+    const size_t n = t.pieces_.size();
+    if (n == 0) fail(fmt::format("{}: tokenizer.ggml.tokens is empty", path));
+    if (n > (size_t)INT32_MAX) fail(fmt::format("{}: tokenizer.ggml.tokens has too many entries ({})", path, n));
+
+    t.scores_ = file.get_float_array("tokenizer.ggml.scores");
+    if (t.scores_.size() != n)
+        fail(fmt::format("{}: tokenizer.ggml.scores has {} entries but tokenizer.ggml.tokens has {}", path,
+                         t.scores_.size(), n));
+    const std::vector<int64_t> types = file.get_int_array("tokenizer.ggml.token_type");
+    if (types.size() != n)
+        fail(fmt::format("{}: tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}", path,
+                         types.size(), n));
+
+    t.types_.resize(n);
+    t.byte_value_.assign(n, -1);
+    std::vector<TokenId> mergeable, reserved, user_defined;
+    TokenId first_unknown = -1;
+    for (size_t i = 0; i < n; ++i) {
+        const int64_t ty = types[i];
+        if (ty < (int64_t)PieceType::Normal || ty > (int64_t)PieceType::Byte)
+            fail(fmt::format("{}: tokenizer.ggml.token_type[{}] = {} is not a SentencePiece piece type (1..6)", path, i,
+                             ty));
+        if (std::isnan(t.scores_[i])) fail(fmt::format("{}: tokenizer.ggml.scores[{}] is NaN", path, i));
+        if (t.pieces_[i].empty())
+            fail(fmt::format("{}: tokenizer.ggml.tokens[{}] is an empty string", path, i));
+        const auto pt = static_cast<PieceType>(ty);
+        t.types_[i] = pt;
+        switch (pt) {
+            case PieceType::Normal:
+            case PieceType::Unused:
+                mergeable.push_back((TokenId)i);
+                if (pt == PieceType::Unused) t.has_unused_ = true;
+                break;
+            case PieceType::UserDefined:
+                mergeable.push_back((TokenId)i);
+                user_defined.push_back((TokenId)i);
+                break;
+            case PieceType::Unknown:
+                if (first_unknown < 0) first_unknown = (TokenId)i;
+                reserved.push_back((TokenId)i);
+                break;
+            case PieceType::Control:
+                reserved.push_back((TokenId)i);
+                break;
+            case PieceType::Byte: {
+                const int b = parse_byte_piece(t.pieces_[i]);
+                if (b < 0)
+                    fail(fmt::format("{}: tokenizer.ggml.tokens[{}] = '{}' has token_type byte but is not of the form <0xXX>",
+                                     path, i, t.pieces_[i]));
+                t.byte_value_[i] = (int16_t)b;
+                t.byte_fallback_ = true;
+                reserved.push_back((TokenId)i);
+                break;
+            }
+        }
+    }
+    t.mergeable_.build(t.pieces_, mergeable);
+    std::vector<uint64_t> pairs;
+    for (TokenId id : mergeable) {
+        const std::string& p = t.pieces_[(size_t)id];
+        uint64_t prev = 0;
+        for (size_t i = 0; i < p.size();) {
+            const size_t len = std::min(one_char_len((unsigned char)p[i]), p.size() - i);
+            const uint64_t c = pack_char(p.data() + i, len);
+            if (i > 0) pairs.push_back(prev << 32 | c);
+            prev = c;
+            i += len;
+        }
+    }
+    t.spannable_.build(pairs);
+    t.reserved_.build(t.pieces_, reserved);
+    if (!user_defined.empty()) t.user_defined_.build(t.pieces_, user_defined);
+
+    auto special = [&](const char* key, uint64_t fallback) -> TokenId {
+        const uint64_t id = file.get_uint(key, fallback);
+        if (id >= n) fail(fmt::format("{}: {} = {} is out of range (the vocabulary has {} tokens)", path, key, id, n));
+        return (TokenId)id;
+    };
+    t.bos_id_ = special("tokenizer.ggml.bos_token_id", 1);
+    t.eos_id_ = special("tokenizer.ggml.eos_token_id", 2);
+    t.unk_id_ = special("tokenizer.ggml.unknown_token_id", first_unknown >= 0 ? (uint64_t)first_unknown : 0);
+    t.add_bos_ = file.get_bool("tokenizer.ggml.add_bos_token", true);
+    t.add_eos_ = file.get_bool("tokenizer.ggml.add_eos_token", false);
+    // Absent in early llama GGUFs, whose SentencePiece models all used add_dummy_prefix=true
+    // (llama.cpp defaults to true as well).
+    t.add_space_prefix_ = file.get_bool("tokenizer.ggml.add_space_prefix", true);
+
+    // Byte fallback pieces, looked up like SentencePiece does (PieceToId("<0xXX>"), unk if absent).
+    for (int b = 0; b < 256; ++b) {
+        const TokenId id = t.piece_to_id(fmt::format("<0x{:02X}>", b));
+        t.byte_to_id_[b] = id >= 0 ? id : t.unk_id_;
+    }
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+TokenId Tokenizer::piece_to_id(std::string_view s) const {
+    const TokenId r = reserved_.find(s, pieces_);
+    return r >= 0 ? r : mergeable_.find(s, pieces_);
+}
+
+std::string Tokenizer::normalize(std::string_view text) const {
+    std::string out;
+    out.reserve(text.size() + text.size() / 4 + 8);
+    if (text.empty()) return out;
+    if (add_space_prefix_) out += kSpaceSymbol;
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const size_t n = text.size();
+    size_t i = 0;
+    while (i < n) {
+        const unsigned char c = p[i];
+        if (c == ' ') {
+            out += kSpaceSymbol;
+            ++i;
+        } else if (c < 0x80) {
+            out += (char)c;
+            ++i;
+        } else {
+            const size_t len = valid_char_len(p + i, n - i);
+            if (len == 0) {
+                out += kReplacement;  // one U+FFFD per malformed byte
+                ++i;
+            } else {
+                out.append(text.data() + i, len);
+                i += len;
+            }
+        }
+    }
+    return out;
+}
+
+size_t Tokenizer::prefix_user_defined(std::string_view s) const {
+    for (size_t len = std::min(s.size(), user_defined_.max_len); len > 0; --len)
+        if (user_defined_.find(s.substr(0, len), pieces_) >= 0) return len;
+    return 0;
+}
+
+std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos) const {
+    std::vector<TokenId> out;
+    out.reserve(text.size() / 3 + 2);
+    if (add_bos) out.push_back(bos_id_);
+    if (text.empty() || pieces_.empty()) return out;
+    if (text.size() > (size_t)INT32_MAX / 4)
+        fail(fmt::format("cannot tokenize {} bytes of text in one piece (limit {})", text.size(), INT32_MAX / 4));
+
+    const std::string norm = normalize(text);
+    const char* base = norm.data();
+
+    struct Symbol {
+        int32_t prev, next;
+        uint32_t off, len;  // bytes of `norm`; len == 0 once merged into its left neighbour
+        bool freeze;        // user-defined piece: never merged
+    };
+    std::vector<Symbol> sym;
+    sym.reserve(norm.size());
+    // Segments: runs of symbols that merges may join; a new one starts where the two adjacent
+    // characters never occur together inside a mergeable piece (or at a frozen symbol). With
+    // Unused pieces the whole text stays one segment: SentencePiece's resegmentation table is
+    // shared by the whole text and depends on the global order of candidate pairs.
+    std::vector<int32_t> seg_start;
+    const bool has_user_defined = !user_defined_.slots.empty();
+    uint64_t prev_char = 0;
+    for (size_t i = 0; i < norm.size();) {
+        size_t len = has_user_defined ? prefix_user_defined(std::string_view(norm).substr(i)) : 0;
+        const bool freeze = len > 0;
+        if (!freeze) len = std::min(one_char_len((unsigned char)norm[i]), norm.size() - i);
+        const uint64_t this_char = pack_char(base + i, std::min<size_t>(len, 4));
+        const int32_t idx = (int32_t)sym.size();
+        const bool boundary = idx == 0 || (!has_unused_ && (freeze || sym.back().freeze ||
+                                                            !spannable_.contains(prev_char << 32 | this_char)));
+        if (boundary) {
+            seg_start.push_back(idx);
+            if (idx > 0) sym.back().next = -1;
+        }
+        sym.push_back({boundary ? -1 : idx - 1, idx + 1, (uint32_t)i, (uint32_t)len, freeze});
+        prev_char = this_char;
+        i += len;
+    }
+    sym.back().next = -1;
+
+    struct Candidate {
+        float score;
+        int32_t left, right;
+        uint32_t size;
+    };
+    struct Lower {  // max-heap: higher score first, then smaller left index
+        bool operator()(const Candidate& a, const Candidate& b) const {
+            return a.score < b.score || (a.score == b.score && a.left > b.left);
+        }
+    };
+    std::vector<Candidate> storage;
+    storage.reserve(std::min<size_t>(sym.size(), 1024));
+    std::priority_queue<Candidate, std::vector<Candidate>, Lower> agenda(Lower{}, std::move(storage));
+
+    // For Unused pieces: the two halves the piece was (last) formed from, to split it back.
+    using Halves = std::pair<std::string_view, std::string_view>;
+    std::unordered_map<std::string_view, Halves> rev_merge;
+
+    auto add_candidate = [&](int32_t l, int32_t r) {
+        if (l < 0 || r < 0) return;
+        const Symbol& a = sym[(size_t)l];
+        const Symbol& b = sym[(size_t)r];
+        if (a.freeze || b.freeze) return;
+        const uint32_t size = a.len + b.len;
+        if (size > mergeable_.max_len) return;
+        const std::string_view s(base + a.off, size);
+        const TokenId id = mergeable_.find(s, pieces_);
+        if (id < 0) return;
+        agenda.push({scores_[(size_t)id], l, r, size});
+        if (has_unused_ && types_[(size_t)id] == PieceType::Unused)
+            rev_merge[s] = Halves(std::string_view(base + a.off, a.len), std::string_view(base + b.off, b.len));
+    };
+
+    // BPE over one segment (its symbols are linked among themselves only).
+    auto merge_segment = [&](int32_t first) {
+        for (int32_t i = first; sym[(size_t)i].next >= 0; ++i) add_candidate(i, i + 1);
+        while (!agenda.empty()) {
+            const Candidate top = agenda.top();
+            agenda.pop();
+            Symbol& a = sym[(size_t)top.left];
+            Symbol& b = sym[(size_t)top.right];
+            if (a.len == 0 || b.len == 0 || a.len + b.len != top.size) continue;  // stale
+            a.len += b.len;
+            a.next = b.next;
+            if (b.next >= 0) sym[(size_t)b.next].prev = top.left;
+            b.len = 0;
+            add_candidate(a.prev, top.left);
+            add_candidate(top.left, a.next);
+        }
+    };
+
+    bool prev_unknown = false;
+    auto emit = [&](std::string_view s, TokenId id) {
+        const bool unknown = id < 0 || types_[(size_t)id] == PieceType::Unknown;
+        if (!unknown) {
+            out.push_back(id);
+        } else if (byte_fallback_) {
+            for (unsigned char c : s) out.push_back(byte_to_id_[c]);
+        } else if (!prev_unknown) {
+            out.push_back(id >= 0 ? id : unk_id_);  // a run of unknown symbols is one unk
+        }
+        prev_unknown = unknown;
+    };
+    auto resegment = [&](auto&& self, std::string_view s) -> void {
+        const TokenId id = piece_to_id(s);
+        if (id >= 0 && types_[(size_t)id] == PieceType::Unused) {
+            const auto it = rev_merge.find(s);
+            if (it != rev_merge.end()) {
+                const Halves h = it->second;
+                self(self, h.first);
+                self(self, h.second);
+                return;
+            }
+        }
+        emit(s, id);
+    };
+    for (const int32_t first : seg_start) {
+        merge_segment(first);
+        for (int32_t i = first; i != -1; i = sym[(size_t)i].next) {
+            const std::string_view s(base + sym[(size_t)i].off, sym[(size_t)i].len);
+            if (has_unused_)
+                resegment(resegment, s);
+            else
+                emit(s, piece_to_id(s));
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const std::string& Tokenizer::piece(TokenId id) const {
+    if (id < 0 || (size_t)id >= pieces_.size())
+        fail(fmt::format("token id {} is out of range (the vocabulary has {} tokens)", id, pieces_.size()));
+    return pieces_[(size_t)id];
+}
+
+bool Tokenizer::is_control(TokenId id) const {
+    return id >= 0 && (size_t)id < types_.size() && types_[(size_t)id] == PieceType::Control;
+}
+
+std::string Tokenizer::token_bytes(TokenId id) const {
+    const std::string& p = piece(id);
+    switch (types_[(size_t)id]) {
+        case PieceType::Control: return {};
+        case PieceType::Unknown: return std::string(kUnknownSurface);
+        case PieceType::Byte: return std::string(1, (char)byte_value_[(size_t)id]);
+        default: break;
+    }
+    std::string out;
+    out.reserve(p.size());
+    for (size_t i = 0; i < p.size();) {
+        if (p.compare(i, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
+            out += ' ';
+            i += kSpaceSymbol.size();
+        } else {
+            out += p[i++];
+        }
+    }
+    return out;
+}
+
+// Mirrors SentencePieceProcessor::Decode: control pieces vanish, unk becomes " ⁇ ", runs of byte
+// pieces are joined and every byte not forming a valid UTF-8 character becomes U+FFFD, "▁" is a
+// space; with add_space_prefix the space of the first piece (the dummy prefix) is dropped.
+std::string Tokenizer::decode(const std::vector<TokenId>& ids) const {
+    std::string out, bytes;
+    bool is_bos_ws = true, bos_ws_seen = false;
+    for (TokenId id : ids) {
+        piece(id);  // range check
+        const PieceType t = types_[(size_t)id];
+        if (t == PieceType::Byte) {
+            bytes += (char)byte_value_[(size_t)id];
+            continue;
+        }
+        if (!bytes.empty()) {
+            append_bytes_as_text(out, bytes);
+            bytes.clear();
+        }
+        if (bos_ws_seen || !out.empty()) is_bos_ws = false;
+        bos_ws_seen = false;
+        if (t == PieceType::Control) continue;
+        if (t == PieceType::Unknown) {
+            out += kUnknownSurface;
+            continue;
+        }
+        std::string s = token_bytes(id);
+        if (is_bos_ws && add_space_prefix_ && pieces_[(size_t)id].starts_with(kSpaceSymbol)) {
+            s.erase(0, 1);
+            bos_ws_seen = true;
+        }
+        out += s;
+    }
+    if (!bytes.empty()) append_bytes_as_text(out, bytes);
+    return out;
+}
+
+}  // namespace hsd
