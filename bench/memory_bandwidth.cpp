@@ -4,9 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <vector>
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include "kernels/simd.h"
 
 #include "common/timer.h"
 #include "kernels/thread_pool.h"

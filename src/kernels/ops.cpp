@@ -6,9 +6,7 @@
 
 #include "kernels/thread_pool.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "kernels/simd.h"
 
 namespace hsd {
 
