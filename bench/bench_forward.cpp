@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
         out["context"] = context;
         out["blas_threshold"] = matmul_blas_threshold();
         const std::vector<int> batch_sizes = {1, 2, 4, 8, 16};
+        const std::vector<int> prefill_sizes = {16, 32, 64, 256};
 
         fmt::print("{:<14} {:>10} {:>10} {:>10} {:>9} |", "model", "MB/fwd", "roof t/s", "decode t/s", "of roof");
         for (int n : batch_sizes) fmt::print(" {:>13}", fmt::format("n={} ms(x)", n));
@@ -125,10 +126,34 @@ int main(int argc, char** argv) {
                 }
                 ms.push_back(median(times) * 1e3);
             }
+            // Prefill of a fresh context: our kernel alone vs the BLAS path for large batches.
+            nlohmann::json prefill = nlohmann::json::array();
+            std::string prefill_line;
+            const int64_t saved_threshold = matmul_blas_threshold();
+            for (int n : prefill_sizes) {
+                const auto block = filler(n, c.n_vocab);
+                double best[2] = {1e9, 1e9};
+                for (int use_blas = 0; use_blas < (saved_threshold > 0 ? 2 : 1); ++use_blas) {
+                    set_matmul_blas_threshold(use_blas ? 1 : 0);
+                    for (int r = 0; r < 3; ++r) {
+                        ctx.truncate(0);
+                        const double s = now_seconds();
+                        ctx.eval(block, false);
+                        best[use_blas] = std::min(best[use_blas], now_seconds() - s);
+                    }
+                }
+                set_matmul_blas_threshold(saved_threshold);
+                prefill.push_back({{"n", n},
+                                   {"own_kernel_tokens_per_s", n / best[0]},
+                                   {"blas_tokens_per_s", saved_threshold > 0 ? n / best[1] : 0.0}});
+                prefill_line += fmt::format("  prefill n={}: {:.0f} t/s own kernel, {:.0f} t/s BLAS", n, n / best[0],
+                                            saved_threshold > 0 ? n / best[1] : 0.0);
+            }
+
             fmt::print("{:<14} {:>10.2f} {:>10.1f} {:>10.1f} {:>8.0f}% |", c.name, bytes / 1e6, roof_tps, decode_tps,
                        100.0 * decode_tps / roof_tps);
             for (size_t i = 0; i < ms.size(); ++i) fmt::print(" {:>6.2f}({:4.2f})", ms[i], ms[i] / ms[0]);
-            fmt::print("\n");
+            fmt::print("\n{}\n", prefill_line);
             for (size_t i = 0; i < ms.size(); ++i)
                 batches.push_back({{"n", batch_sizes[i]},
                                    {"ms", ms[i]},
@@ -140,7 +165,8 @@ int main(int argc, char** argv) {
                                      {"roofline_tokens_per_s", roof_tps},
                                      {"decode_tokens_per_s", decode_tps},
                                      {"decode_fraction_of_roofline", decode_tps / roof_tps},
-                                     {"forward_after_context", batches}});
+                                     {"forward_after_context", batches},
+                                     {"prefill", prefill}});
         }
         if (!json_out.empty()) {
             std::ofstream(json_out) << out.dump(2) << "\n";

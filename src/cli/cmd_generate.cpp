@@ -80,8 +80,10 @@ void run_generate(GenerateOptions o) {
         j["text"] = tok.decode(r.tokens);
         j["stop_reason"] = r.stop_reason;
         j["seed"] = o.sampling.seed;
-        j["sampling"] = {{"temperature", o.sampling.temperature}, {"top_k", o.sampling.top_k},
-                         {"top_p", o.sampling.top_p}, {"min_p", o.sampling.min_p}};
+        // Floats go through their shortest decimal form so 0.05f prints as 0.05.
+        auto num = [](float f) { return std::stod(fmt::format("{}", f)); };
+        j["sampling"] = {{"temperature", num(o.sampling.temperature)}, {"top_k", o.sampling.top_k},
+                         {"top_p", num(o.sampling.top_p)}, {"min_p", num(o.sampling.min_p)}};
         j["threads"] = pool.size();
         j["timings"] = {{"prompt_n", r.prompt_tokens.size()},
                         {"prompt_ms", r.prompt_seconds * 1e3},

@@ -153,52 +153,59 @@ void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, 
 }
 #endif
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-#define HSD_FUSED_F16 1
-// F16 weights straight from memory, one row at a time. Measured here: a core streams one
-// sequential row at ~25 GB/s but only ~9 GB/s when it interleaves 4 rows, so rows are never
-// interleaved; instead one row is multiplied into up to 8 token rows. Each (row, token) dot
-// product uses two partial sums (even/odd 16-element steps) to hide FMA latency, in the same
-// order whatever the batch size, so results are bit-identical for any n.
+#if defined(__AVX512F__)
+#define HSD_PANEL_F16 1
+// Outer-product kernel on a packed F16 panel (kPanel = 32 rows, column-major): for each
+// column k, two 16-row weight vectors are converted in registers and multiplied by the
+// broadcast x[t][k] of up to 8 tokens (16 accumulators). The weights are one sequential
+// stream read once per call, there is no horizontal reduction, and every output is one
+// accumulator lane summed over k in order, so results are bit-identical for any n.
 template <int TT>
-void row_f16(const uint16_t* w, int64_t k_total, const float* x, int64_t ldx, float* y, int64_t ldy) {
+void panel_f16(const uint16_t* p, int64_t K, const float* x, float* y, int64_t ldy, int valid) {
     __m512 acc[TT][2];
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 32 <= k_total; k += 32) {
-        const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(w + k)));
-        const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(w + k + 16)));
+    for (int64_t k = 0; k < K; ++k) {
+        const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel)));
+        const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel + 16)));
         for (int t = 0; t < TT; ++t) {
-            acc[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * ldx + k), acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * ldx + k + 16), acc[t][1]);
+            const __m512 xb = _mm512_set1_ps(x[t * K + k]);
+            acc[t][0] = _mm512_fmadd_ps(w0, xb, acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(w1, xb, acc[t][1]);
         }
     }
-    for (int half = 0; k < k_total; k += 16, half ^= 1) {  // at most two 16-steps, the last maybe partial
-        const __mmask16 m = k_total - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k_total - k)) - 1);
-        const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + k));
-        for (int t = 0; t < TT; ++t)
-            acc[t][half] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + k), acc[t][half]);
+    if (valid == kPanel) {
+        for (int t = 0; t < TT; ++t) {
+            _mm512_storeu_ps(y + t * ldy, acc[t][0]);
+            _mm512_storeu_ps(y + t * ldy + 16, acc[t][1]);
+        }
+    } else {  // last, partial panel of a matrix whose rows are not a multiple of kPanel
+        const __mmask16 m0 = (__mmask16)(valid >= 16 ? 0xffff : (1u << valid) - 1);
+        const __mmask16 m1 = (__mmask16)(valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
+        for (int t = 0; t < TT; ++t) {
+            _mm512_mask_storeu_ps(y + t * ldy, m0, acc[t][0]);
+            _mm512_mask_storeu_ps(y + t * ldy + 16, m1, acc[t][1]);
+        }
     }
-    for (int t = 0; t < TT; ++t) y[t * ldy] = hsum(_mm512_add_ps(acc[t][0], acc[t][1]));
 }
 
-void matmul_rows_f16(const WeightView& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
-    const uint16_t* base = reinterpret_cast<const uint16_t*>(w.data);
+// Panels [p0, p1) of a packed matrix times all n tokens, 8 tokens per pass.
+void matmul_panels_f16(const WeightView& w, const float* x, int64_t n, float* y, int64_t p0, int64_t p1) {
     const int64_t K = w.cols;
-    for (int64_t r = r0; r < r1; ++r) {
-        const uint16_t* wr = base + r * K;
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint16_t* panel = w.panels + p * K * kPanel;
+        const int valid = (int)std::min<int64_t>(kPanel, w.rows - p * kPanel);
         for (int64_t t = 0; t < n; t += 8) {
             const float* xx = x + t * K;
-            float* yy = y + t * w.rows + r;
+            float* yy = y + t * w.rows + p * kPanel;
             switch (std::min<int64_t>(8, n - t)) {
-                case 8: row_f16<8>(wr, K, xx, K, yy, w.rows); break;
-                case 7: row_f16<7>(wr, K, xx, K, yy, w.rows); break;
-                case 6: row_f16<6>(wr, K, xx, K, yy, w.rows); break;
-                case 5: row_f16<5>(wr, K, xx, K, yy, w.rows); break;
-                case 4: row_f16<4>(wr, K, xx, K, yy, w.rows); break;
-                case 3: row_f16<3>(wr, K, xx, K, yy, w.rows); break;
-                case 2: row_f16<2>(wr, K, xx, K, yy, w.rows); break;
-                default: row_f16<1>(wr, K, xx, K, yy, w.rows); break;
+                case 8: panel_f16<8>(panel, K, xx, yy, w.rows, valid); break;
+                case 7: panel_f16<7>(panel, K, xx, yy, w.rows, valid); break;
+                case 6: panel_f16<6>(panel, K, xx, yy, w.rows, valid); break;
+                case 5: panel_f16<5>(panel, K, xx, yy, w.rows, valid); break;
+                case 4: panel_f16<4>(panel, K, xx, yy, w.rows, valid); break;
+                case 3: panel_f16<3>(panel, K, xx, yy, w.rows, valid); break;
+                case 2: panel_f16<2>(panel, K, xx, yy, w.rows, valid); break;
+                default: panel_f16<1>(panel, K, xx, yy, w.rows, valid); break;
             }
         }
     }
@@ -276,7 +283,12 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n, fl
 
 void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n) {
 #ifdef HSD_HAVE_BLAS
-    if (g_blas_threshold > 0 && n >= g_blas_threshold) {
+    // Large batches on weights without a packed panel layout (BF16, Q8_0, F32): decode
+    // 64-row panels and let sgemm do the product. Packed F16 is measured faster with our
+    // own kernel at every batch size (docs/BENCHMARKS.md), so it never comes here.
+    bool all_unpacked = true;
+    for (int j = 0; j < n_jobs; ++j) all_unpacked = all_unpacked && jobs[j].w->panels == nullptr;
+    if (g_blas_threshold > 0 && n >= g_blas_threshold && all_unpacked) {
         static const bool once = [] { openblas_set_num_threads(1); return true; }();
         (void)once;
         for (int j = 0; j < n_jobs; ++j) {
@@ -290,32 +302,49 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         return;
     }
 #endif
-    // Each job's rows are cut into a few contiguous ranges (multiples of kRows) so every
-    // thread streams long runs of weights; all ranges of all jobs form one parallel region.
+    // Each job is cut into a few contiguous ranges of rows (F16 panels, or multiples of
+    // kRows) so every thread streams long runs of weights; all ranges of all jobs form one
+    // parallel region.
     struct Range {
         int job;
-        int64_t r0, r1;
+        int64_t b0, b1;  // blocks: panels for packed F16, kRows-row blocks otherwise
     };
     Range ranges[64];
     int n_ranges = 0;
     const int per_job = std::max(1, std::min(64 / std::max(1, n_jobs), pool.size() * 4 / n_jobs + 1));
     for (int j = 0; j < n_jobs; ++j) {
-        const int64_t blocks = (jobs[j].w->rows + kRows - 1) / kRows;
+        const WeightView& w = *jobs[j].w;
+        const int64_t unit = w.panels ? kPanel : kRows;
+        const int64_t blocks = (w.rows + unit - 1) / unit;
         const int64_t parts = std::min<int64_t>(blocks, per_job);
         const int64_t per = (blocks + parts - 1) / parts;
-        for (int64_t b = 0; b < blocks && n_ranges < 64; b += per)
-            ranges[n_ranges++] = {j, b * kRows, std::min(jobs[j].w->rows, (b + per) * kRows)};
+        for (int64_t b = 0; b < blocks && n_ranges < 64; b += per) ranges[n_ranges++] = {j, b, std::min(blocks, b + per)};
     }
     pool.parallel_for(n_ranges, [&](int64_t t) {
         const Range& r = ranges[t];
-#ifdef HSD_FUSED_F16
-        if (jobs[r.job].w->type == gguf::TensorType::F16) {
-            matmul_rows_f16(*jobs[r.job].w, x, n, jobs[r.job].y, r.r0, r.r1);
+        const WeightView& w = *jobs[r.job].w;
+#ifdef HSD_PANEL_F16
+        if (w.panels) {
+            matmul_panels_f16(w, x, n, jobs[r.job].y, r.b0, r.b1);
             return;
         }
 #endif
-        matmul_rows(*jobs[r.job].w, x, n, jobs[r.job].y, r.r0, r.r1);
+        matmul_rows(w, x, n, jobs[r.job].y, r.b0 * kRows, std::min(w.rows, r.b1 * kRows));
     });
+}
+
+size_t f16_panels_size(const WeightView& w) { return (size_t)((w.rows + kPanel - 1) / kPanel * kPanel * w.cols); }
+
+void pack_f16_panels(const WeightView& w, uint16_t* dst) {
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(w.data);
+    const int64_t n_panels = (w.rows + kPanel - 1) / kPanel;
+    for (int64_t p = 0; p < n_panels; ++p) {
+        uint16_t* out = dst + p * w.cols * kPanel;
+        for (int64_t j = 0; j < kPanel; ++j) {
+            const int64_t r = p * kPanel + j;
+            for (int64_t k = 0; k < w.cols; ++k) out[k * kPanel + j] = r < w.rows ? src[r * w.cols + k] : 0;
+        }
+    }
 }
 
 void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y) {

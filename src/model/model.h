@@ -54,9 +54,19 @@ public:
     bool is_exit_layer(int k) const;
     // Bytes of weights one forward pass streams through layers [a, b) (plus the head if with_head).
     size_t weight_bytes(int a, int b, bool with_head) const;
+    // Bytes of repacked F16 weights held in memory (0 if none).
+    size_t packed_bytes() const { return panels_bytes_; }
 
 private:
     Model() = default;
+    // Repacks every F16 matrix into kPanel-row panels (one sequential stream per matmul).
+    void pack_f16_weights();
+
+    struct FreeDeleter {
+        void operator()(void* p) const;
+    };
+    std::unique_ptr<uint16_t, FreeDeleter> panels_;  // all packed F16 matrices, one allocation
+    size_t panels_bytes_ = 0;
     std::unique_ptr<gguf::File> file_;
     ModelConfig config_;
     Tokenizer tokenizer_;
