@@ -16,7 +16,7 @@
 #include "common/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/thread_pool.h"
-#include "memory_bandwidth.h"
+#include "machine_limits.h"
 #include "model/context.h"
 #include "model/model.h"
 
@@ -78,17 +78,23 @@ int main(int argc, char** argv) {
     try {
         ThreadPool pool(threads);
         const double bw = measure_read_bandwidth(pool);
-        fmt::print("memory read bandwidth: {:.2f} GB/s ({} threads)\n\n", bw / 1e9, pool.size());
+        const double fma = measure_fma_peak(pool);
+        fmt::print("memory read bandwidth: {:.2f} GB/s, peak F32 multiply-add: {:.1f} G/s ({} threads)\n", bw / 1e9,
+                   fma / 1e9, pool.size());
+        fmt::print("n=k columns: median ms of one forward of k tokens after {} context tokens, (ratio to n=1),\n"
+                   "[fraction of the floor max(weight bytes / bandwidth, k * weight MACs / peak FMA)]\n\n",
+                   context);
         nlohmann::json out;
         out["threads"] = pool.size();
         out["bandwidth_gb_s"] = bw / 1e9;
+        out["fma_peak_g_per_s"] = fma / 1e9;
         out["context"] = context;
         out["blas_threshold"] = matmul_blas_threshold();
         const std::vector<int> batch_sizes = {1, 2, 4, 8, 16};
         const std::vector<int> prefill_sizes = {16, 32, 64, 256};
 
         fmt::print("{:<14} {:>10} {:>10} {:>10} {:>9} |", "model", "MB/fwd", "roof t/s", "decode t/s", "of roof");
-        for (int n : batch_sizes) fmt::print(" {:>13}", fmt::format("n={} ms(x)", n));
+        for (int n : batch_sizes) fmt::print(" {:>19}", fmt::format("n={}", n));
         fmt::print("\n");
 
         for (const std::string& path : models) {
@@ -98,16 +104,20 @@ int main(int argc, char** argv) {
             const double bytes = (double)model->weight_bytes(0, c.n_layer, true);
             const double roof_tps = bw / bytes;
 
-            // Autoregressive decode after a short prompt (greedy, argmax of the logits).
-            const auto prompt = filler(16, c.n_vocab);
-            const float* logits = ctx.eval(prompt, false);
-            TokenId tok = 0;
-            const double t0 = now_seconds();
-            for (int i = 0; i < decode; ++i) {
-                tok = (TokenId)(std::max_element(logits, logits + c.n_vocab) - logits);
-                logits = ctx.eval(&tok, 1, false);
+            // Autoregressive decode after a short prompt (greedy, argmax of the logits):
+            // the median of 3 runs.
+            std::vector<double> decode_runs;
+            for (int run = 0; run < 3; ++run) {
+                ctx.truncate(0);
+                const float* logits = ctx.eval(filler(16, c.n_vocab), false);
+                const double t0 = now_seconds();
+                for (int i = 0; i < decode; ++i) {
+                    const TokenId tok = (TokenId)(std::max_element(logits, logits + c.n_vocab) - logits);
+                    logits = ctx.eval(&tok, 1, false);
+                }
+                decode_runs.push_back(decode / (now_seconds() - t0));
             }
-            const double decode_tps = decode / (now_seconds() - t0);
+            const double decode_tps = median(decode_runs);
 
             // One forward of n new tokens after `context` tokens, rolled back each time.
             ctx.truncate(0);
@@ -152,13 +162,20 @@ int main(int argc, char** argv) {
 
             fmt::print("{:<14} {:>10.2f} {:>10.1f} {:>10.1f} {:>8.0f}% |", c.name, bytes / 1e6, roof_tps, decode_tps,
                        100.0 * decode_tps / roof_tps);
-            for (size_t i = 0; i < ms.size(); ++i) fmt::print(" {:>6.2f}({:4.2f})", ms[i], ms[i] / ms[0]);
+            // Multiply-adds per token of the matrix products (2 bytes per F16 weight is not
+            // assumed: count elements from the views).
+            const double macs = (double)model->weight_elements(0, c.n_layer, true);
+            auto floor_ms = [&](int n) { return std::max(bytes / bw, n * macs / fma) * 1e3; };
+            for (size_t i = 0; i < ms.size(); ++i)
+                fmt::print(" {:>6.2f}({:4.2f})[{:3.0f}%]", ms[i], ms[i] / ms[0], 100.0 * floor_ms(batch_sizes[i]) / ms[i]);
             fmt::print("\n{}\n", prefill_line);
             for (size_t i = 0; i < ms.size(); ++i)
                 batches.push_back({{"n", batch_sizes[i]},
                                    {"ms", ms[i]},
                                    {"ratio_to_n1", ms[i] / ms[0]},
-                                   {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]}});
+                                   {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]},
+                                   {"floor_ms", floor_ms(batch_sizes[i])},
+                                   {"fraction_of_floor", floor_ms(batch_sizes[i]) / ms[i]}});
             out["models"].push_back({{"name", c.name},
                                      {"file", path},
                                      {"weight_bytes_per_forward", bytes},

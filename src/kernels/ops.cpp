@@ -10,26 +10,6 @@
 
 namespace hsd {
 
-namespace {
-// Dot product of two short rows (a head's query and key). Vectorized explicitly because
-// the compiler may not reorder a float reduction on its own.
-inline float dot(const float* a, const float* b, int n) {
-#if defined(__AVX512F__)
-    __m512 acc = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-#else
-    float s = 0;
-    for (int i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-#endif
-}
-}  // namespace
 
 void rmsnorm(const float* x, const float* w, int64_t d, float eps, float* out) {
     double ss = 0;
@@ -71,8 +51,8 @@ void add(float* a, const float* b, int64_t n) {
     for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
-void attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache, int64_t n, int64_t p0,
-               int n_head, int n_kv, int hd, float* out) {
+void attention(ThreadPool& pool, const float* q, const float* k_t, int64_t k_stride, const float* v_cache, int64_t n,
+               int64_t p0, int n_head, int n_kv, int hd, float* out) {
     const int group = n_head / n_kv;
     const int64_t q_stride = (int64_t)n_head * hd;
     const int64_t kv_stride = (int64_t)n_kv * hd;
@@ -84,17 +64,52 @@ void attention(ThreadPool& pool, const float* q, const float* k_cache, const flo
         const int64_t len = p0 + t + 1;  // causal: positions [0, p0 + t]
         static thread_local std::vector<float> scores;
         scores.resize((size_t)len);
+        float* s = scores.data();
         const float* qh = q + t * q_stride + (int64_t)h * hd;
-        for (int64_t j = 0; j < len; ++j) {
-            const float* kj = k_cache + j * kv_stride + (int64_t)kvh * hd;
-            scores[(size_t)j] = dot(qh, kj, hd) * scale;
-        }
-        softmax(scores.data(), len);
+        const float* kt = k_t + (int64_t)kvh * hd * k_stride;
         float* o = out + t * q_stride + (int64_t)h * hd;
+        const float* vh = v_cache + (int64_t)kvh * hd;
+#if defined(__AVX512F__)
+        // Scores, 16 positions at a time: sum over dimensions in a register (keys are
+        // stored transposed, so each dimension is a contiguous load), no horizontal sums.
+        for (int64_t j = 0; j < len; j += 16) {
+            const __mmask16 m = len - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - j)) - 1);
+            __m512 acc = _mm512_setzero_ps();
+            for (int d = 0; d < hd; ++d)
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(qh[d] * scale), _mm512_maskz_loadu_ps(m, kt + d * k_stride + j), acc);
+            _mm512_mask_storeu_ps(s + j, m, acc);
+        }
+        softmax(s, len);
+        // Output: the head's hd values stay in registers (up to 8 x 16) while positions stream by.
+        if (hd <= 128) {
+            __m512 acc[8];
+            const int nv = (hd + 15) / 16;
+            for (int i = 0; i < nv; ++i) acc[i] = _mm512_setzero_ps();
+            const __mmask16 last = (__mmask16)(hd % 16 == 0 ? 0xffff : (1u << (hd % 16)) - 1);
+            for (int64_t j = 0; j < len; ++j) {
+                const __m512 p = _mm512_set1_ps(s[j]);
+                const float* vj = vh + j * kv_stride;
+                for (int i = 0; i < nv; ++i) {
+                    const __mmask16 m = i == nv - 1 ? last : (__mmask16)0xffff;
+                    acc[i] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m, vj + i * 16), acc[i]);
+                }
+            }
+            for (int i = 0; i < nv; ++i) _mm512_mask_storeu_ps(o + i * 16, i == nv - 1 ? last : (__mmask16)0xffff, acc[i]);
+            return;
+        }
+#else
+        std::fill(s, s + len, 0.0f);
+        for (int d = 0; d < hd; ++d) {
+            const float qd = qh[d] * scale;
+            const float* kd = kt + d * k_stride;
+            for (int64_t j = 0; j < len; ++j) s[j] += qd * kd[j];
+        }
+        softmax(s, len);
+#endif
         std::fill(o, o + hd, 0.0f);
         for (int64_t j = 0; j < len; ++j) {
-            const float* vj = v_cache + j * kv_stride + (int64_t)kvh * hd;
-            const float p = scores[(size_t)j];
+            const float* vj = vh + j * kv_stride;
+            const float p = s[j];
             for (int d = 0; d < hd; ++d) o[d] += p * vj[d];
         }
     });

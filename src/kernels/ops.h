@@ -24,9 +24,10 @@ void softmax(float* x, int64_t n);
 void add(float* a, const float* b, int64_t n);
 
 // Causal grouped-query attention for n query rows at positions p0..p0+n-1.
-// q: [n][n_head*hd]; k_cache/v_cache: [>= p0+n][n_kv*hd] (already holding the new rows);
-// out: [n][n_head*hd].
-void attention(ThreadPool& pool, const float* q, const float* k_cache, const float* v_cache, int64_t n, int64_t p0,
-               int n_head, int n_kv, int hd, float* out);
+// q: [n][n_head*hd]; k_t: keys transposed, element (kv_head*hd + d, pos) at
+// [(kv_head*hd + d) * k_stride + pos]; v_cache: [>= p0+n][n_kv*hd]. Both already hold the
+// new rows. out: [n][n_head*hd].
+void attention(ThreadPool& pool, const float* q, const float* k_t, int64_t k_stride, const float* v_cache, int64_t n,
+               int64_t p0, int n_head, int n_kv, int hd, float* out);
 
 }  // namespace hsd

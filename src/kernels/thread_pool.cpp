@@ -50,7 +50,7 @@ void ThreadPool::worker_loop() {
     for (;;) {
         int spins = 0;
         uint32_t g;
-        while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+        while ((g = generation_.load(std::memory_order_acquire)) == seen && !stop_.load(std::memory_order_acquire)) {
             if (++spins < kSpinIterations) {
                 cpu_relax();
             } else {

@@ -16,6 +16,11 @@ int64_t KVCache::length() const {
     return *std::min_element(len_.begin(), len_.end());
 }
 
+void KVCache::store_k(int layer, int64_t pos, const float* row, int /*head_dim*/) {
+    float* k = k_[(size_t)layer].data();
+    for (int64_t i = 0; i < kv_dim_; ++i) k[i * n_ctx_ + pos] = row[i];
+}
+
 void KVCache::truncate(int64_t len) { truncate_layers(0, n_layer(), len); }
 
 void KVCache::truncate_layers(int a, int b, int64_t len) {

@@ -67,11 +67,11 @@ void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
             rope(q_.data() + t * qd, c.n_head, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
             rope(k_.data() + t * kvd, c.n_head_kv, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
         }
-        std::memcpy(cache_.k(l, pos0), k_.data(), (size_t)(n * kvd) * sizeof(float));
+        for (int64_t t = 0; t < n; ++t) cache_.store_k(l, pos0 + t, k_.data() + t * kvd, c.head_dim);
         std::memcpy(cache_.v(l, pos0), v_.data(), (size_t)(n * kvd) * sizeof(float));
         cache_.set_length(l, pos0 + n);
-        attention(pool_, q_.data(), cache_.k(l, 0), cache_.v(l, 0), n, pos0, c.n_head, c.n_head_kv, c.head_dim,
-                  att_.data());
+        attention(pool_, q_.data(), cache_.k_transposed(l), cache_.n_ctx(), cache_.v(l, 0), n, pos0, c.n_head,
+                  c.n_head_kv, c.head_dim, att_.data());
         matmul(pool_, L.wo, att_.data(), n, tmp_.data());
         add(h, tmp_.data(), n * d);
 

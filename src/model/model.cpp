@@ -114,6 +114,16 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     return m;
 }
 
+size_t Model::weight_elements(int a, int b, bool with_head) const {
+    auto el = [](const WeightView& w) { return (size_t)(w.rows * w.cols); };
+    size_t s = 0;
+    for (int i = a; i < b; ++i) {
+        const LayerWeights& L = layers_[(size_t)i];
+        s += el(L.wq) + el(L.wk) + el(L.wv) + el(L.wo) + el(L.gate) + el(L.up) + el(L.down);
+    }
+    return with_head ? s + el(output_) : s;
+}
+
 void Model::FreeDeleter::operator()(void* p) const { std::free(p); }
 
 void Model::pack_f16_weights() {

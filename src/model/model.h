@@ -54,6 +54,8 @@ public:
     bool is_exit_layer(int k) const;
     // Bytes of weights one forward pass streams through layers [a, b) (plus the head if with_head).
     size_t weight_bytes(int a, int b, bool with_head) const;
+    // Matrix elements (= multiply-adds per token) of layers [a, b) (plus the head).
+    size_t weight_elements(int a, int b, bool with_head) const;
     // Bytes of repacked F16 weights held in memory (0 if none).
     size_t packed_bytes() const { return panels_bytes_; }
 
