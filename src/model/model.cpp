@@ -47,7 +47,7 @@ int positive(const gguf::File& f, const std::string& key, uint64_t v, uint64_t l
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
     std::unique_ptr<Model> m(new Model());
     m->file_ = gguf::File::open(path);
     const gguf::File& f = *m->file_;
@@ -110,7 +110,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
         L.down = weight(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
         m->layers_.push_back(std::move(L));
     }
-    m->pack_f16_weights();
+    if (pack_f16) m->pack_f16_weights();
     return m;
 }
 

@@ -39,7 +39,9 @@ class Model {
 public:
     // Loads and validates a GGUF file: architecture "llama", every tensor present with the
     // expected shape and a supported type. Throws hsd::Error naming the file and the problem.
-    static std::unique_ptr<Model> load(const std::string& path);
+    // pack_f16 = false keeps F16 matrices in the map's row layout (benchmarks compare the
+    // BLAS path with it); everything else should use the default.
+    static std::unique_ptr<Model> load(const std::string& path, bool pack_f16 = true);
 
     const ModelConfig& config() const { return config_; }
     const gguf::File& file() const { return *file_; }
