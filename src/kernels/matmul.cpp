@@ -329,8 +329,17 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
             return;
         }
 #endif
-        matmul_rows(w, x, n, jobs[r.job].y, r.b0 * kRows, std::min(w.rows, r.b1 * kRows));
+        const int64_t unit = w.panels ? kPanel : kRows;  // packed F16 on a build without the panel kernel
+        matmul_rows(w, x, n, jobs[r.job].y, r.b0 * unit, std::min(w.rows, r.b1 * unit));
     });
+}
+
+bool f16_panels_supported() {
+#ifdef HSD_PANEL_F16
+    return true;
+#else
+    return false;
+#endif
 }
 
 size_t f16_panels_size(const WeightView& w) { return (size_t)((w.rows + kPanel - 1) / kPanel * kPanel * w.cols); }

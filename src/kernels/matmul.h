@@ -33,6 +33,8 @@ struct WeightView {
 // Rows per F16 panel: a panel is kPanel rows x cols stored column by column, so one
 // column's kPanel weights are one 64-byte cache line and a panel is one sequential stream.
 constexpr int64_t kPanel = 32;
+// Whether this build has the panel kernel (AVX-512); without it packing would only cost memory.
+bool f16_panels_supported();
 // Size in uint16 elements of the packed copy of an F16 matrix (rows padded to kPanel).
 size_t f16_panels_size(const WeightView& w);
 // Writes the panel layout of an F16 matrix into dst (f16_panels_size(w) elements).

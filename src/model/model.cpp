@@ -110,7 +110,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
         L.down = weight(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
         m->layers_.push_back(std::move(L));
     }
-    if (pack_f16) m->pack_f16_weights();
+    if (pack_f16 && f16_panels_supported()) m->pack_f16_weights();
     return m;
 }
 
