@@ -1,13 +1,17 @@
 // `hsd generate -m MODEL.gguf -p "prompt" -n 128 [sampling flags] [--json]`: streams the
 // continuation to stdout, then timings to stderr (llama.cpp's flag names and defaults).
+// Speculative decoding: `--draft D.gguf [--draft-max N]`, `--hierarchy a.gguf:3,b.gguf:6`,
+// `--draft-ngram N` (alone or as the bottom level), `--compare-ar` (docs/SPECULATIVE.md).
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/error.h"
@@ -15,6 +19,7 @@
 #include "kernels/thread_pool.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "speculative/hierarchy.h"
 #include "tokenizer/utf8_stream.h"
 
 namespace hsd::cli {
@@ -29,7 +34,58 @@ struct GenerateOptions {
     SamplingParams sampling;
     int64_t seed = -1;
     bool json = false, ignore_eos = false, no_display_prompt = false;
+    // speculative decoding
+    std::string draft, hierarchy;
+    int draft_max = 5, draft_ngram = 0;
+    bool compare_ar = false;
+
+    bool speculative() const { return !draft.empty() || !hierarchy.empty() || draft_ngram > 0; }
 };
+
+struct HierarchyEntry {
+    std::string path;
+    int threshold = 0;
+};
+
+// "a.gguf:3,b.gguf:6" -> [(a.gguf, 3), (b.gguf, 6)] (the threshold follows the last ':').
+std::vector<HierarchyEntry> parse_hierarchy(const std::string& spec) {
+    std::vector<HierarchyEntry> out;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t end = spec.find(',', start);
+        if (end == std::string::npos) end = spec.size();
+        const std::string item = spec.substr(start, end - start);
+        const size_t colon = item.rfind(':');
+        HierarchyEntry e;
+        if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+            fail(fmt::format("--hierarchy: '{}' is not MODEL.gguf:THRESHOLD (e.g. --hierarchy a.gguf:3,b.gguf:6)", item));
+        e.path = item.substr(0, colon);
+        const std::string num = item.substr(colon + 1);
+        size_t used = 0;
+        try {
+            e.threshold = std::stoi(num, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != num.size() || e.threshold < 1)
+            fail(fmt::format("--hierarchy: threshold '{}' of '{}' must be an integer >= 1", num, e.path));
+        out.push_back(e);
+        start = end + 1;
+    }
+    return out;
+}
+
+nlohmann::json level_json(const LevelStats& s, bool is_target) {
+    nlohmann::json j = {{"name", s.name}, {"n_forward", s.n_forward}, {"seconds", s.seconds}};
+    if (is_target) return j;
+    j["threshold"] = s.threshold;
+    j["draft_n"] = s.draft_n;
+    j["draft_n_accepted"] = s.draft_n_accepted;
+    j["n_drafts"] = s.n_drafts;
+    j["acceptance_rate"] = s.acceptance_rate();
+    j["mean_accepted_length"] = s.mean_accepted_length();
+    return j;
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -45,6 +101,11 @@ void run_generate(GenerateOptions o) {
         o.prompt = read_file(o.prompt_file);
     }
     if (o.n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", o.n_predict));
+    if (!o.draft.empty() && !o.hierarchy.empty()) fail("give either --draft or --hierarchy, not both");
+    if (o.draft_max < 1) fail(fmt::format("--draft-max must be >= 1, got {}", o.draft_max));
+    if (o.draft_ngram < 0) fail(fmt::format("--draft-ngram must be >= 0 (0 = off), got {}", o.draft_ngram));
+    if (o.compare_ar && !o.speculative())
+        fail("--compare-ar needs a speculative mode (--draft, --hierarchy or --draft-ngram)");
     o.sampling.seed = o.seed >= 0 ? (uint64_t)o.seed
                                   : (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count();
     o.sampling.validate();
@@ -54,8 +115,23 @@ void run_generate(GenerateOptions o) {
     if (o.n_ctx < 0 || o.n_ctx > c.n_ctx_train)
         fail(fmt::format("-c {} is out of range: {} supports contexts up to {} tokens", o.n_ctx, o.model, c.n_ctx_train));
     ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
-    Context ctx(*model, pool, o.n_ctx);
     const Tokenizer& tok = model->tokenizer();
+
+    // Speculative levels, smallest first: optional n-gram drafter, then the draft model(s).
+    std::vector<std::unique_ptr<Model>> drafts;
+    std::vector<LevelSpec> specs;
+    if (o.draft_ngram > 0) specs.push_back(LevelSpec{nullptr, o.draft_max, o.draft_ngram});
+    std::vector<HierarchyEntry> entries;
+    if (!o.draft.empty()) entries.push_back({o.draft, o.draft_max});
+    if (!o.hierarchy.empty()) entries = parse_hierarchy(o.hierarchy);
+    for (const HierarchyEntry& e : entries) {
+        drafts.push_back(Model::load(e.path));
+        specs.push_back(LevelSpec{drafts.back().get(), e.threshold, 0});
+    }
+    std::unique_ptr<Hierarchy> hierarchy;
+    if (!specs.empty()) hierarchy = std::make_unique<Hierarchy>(*model, specs, pool, o.n_ctx);
+    std::unique_ptr<Context> ctx;
+    if (!hierarchy || o.compare_ar) ctx = std::make_unique<Context>(*model, pool, o.n_ctx);
     const std::vector<TokenId> prompt = tok.encode(o.prompt, tok.add_bos_default());
     Sampler sampler(o.sampling, c.n_vocab);
 
@@ -70,7 +146,19 @@ void run_generate(GenerateOptions o) {
         std::fputs(s.c_str(), stdout);
         std::fflush(stdout);
     };
-    const GenerationResult r = generate(ctx, sampler, prompt, o.n_predict, o.ignore_eos, on_token);
+    SpeculativeResult r;
+    if (hierarchy)
+        r = generate_speculative(*hierarchy, sampler, prompt, o.n_predict, o.ignore_eos, on_token);
+    else
+        static_cast<GenerationResult&>(r) = generate(*ctx, sampler, prompt, o.n_predict, o.ignore_eos, on_token);
+    GenerationResult ar;
+    if (o.compare_ar) {
+        Sampler ar_sampler(o.sampling, c.n_vocab);  // same seed: identical output when greedy
+        ar = generate(*ctx, ar_sampler, prompt, o.n_predict, o.ignore_eos);
+    }
+    const double speedup = ar.generation_tokens_per_second() > 0
+                               ? r.generation_tokens_per_second() / ar.generation_tokens_per_second()
+                               : 0.0;
 
     if (o.json) {
         nlohmann::json j;
@@ -91,6 +179,19 @@ void run_generate(GenerateOptions o) {
                         {"predicted_n", r.tokens.size()},
                         {"predicted_ms", r.generation_seconds * 1e3},
                         {"predicted_per_second", r.generation_tokens_per_second()}};
+        if (hierarchy) {
+            nlohmann::json levels = nlohmann::json::array();
+            for (size_t i = 0; i < r.levels.size(); ++i)
+                levels.push_back(level_json(r.levels[i], i + 1 == r.levels.size()));
+            j["speculative"] = {{"levels", levels}};
+        }
+        if (o.compare_ar)
+            j["compare_ar"] = {{"tokens", ar.tokens},
+                               {"tokens_identical", ar.tokens == r.tokens},
+                               {"predicted_n", ar.tokens.size()},
+                               {"predicted_ms", ar.generation_seconds * 1e3},
+                               {"predicted_per_second", ar.generation_tokens_per_second()},
+                               {"speedup", speedup}};
         fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return;
     }
@@ -102,6 +203,23 @@ void run_generate(GenerateOptions o) {
                r.prompt_seconds * 1e3, r.prompt_tokens_per_second());
     fmt::print(stderr, "generation: {:5} tokens in {:8.2f} ms = {:8.2f} tokens/s ({}, {} threads)\n", r.tokens.size(),
                r.generation_seconds * 1e3, r.generation_tokens_per_second(), r.stop_reason, pool.size());
+    for (size_t i = 0; i < r.levels.size(); ++i) {
+        const LevelStats& s = r.levels[i];
+        if (i + 1 == r.levels.size()) {
+            fmt::print(stderr, "target  {:<36} {:>57} n_forward {:5}  seconds {:7.3f}\n", s.name, "", s.n_forward,
+                       s.seconds);
+            break;
+        }
+        fmt::print(stderr,
+                   "level {} {:<36} T={:<3} draft_n {:5}  accepted {:5} ({:5.1f}%)  mean_accepted_length {:5.2f}  "
+                   "n_forward {:5}  seconds {:7.3f}\n",
+                   i, s.name, s.threshold, s.draft_n, s.draft_n_accepted, 100.0 * s.acceptance_rate(),
+                   s.mean_accepted_length(), s.n_forward, s.seconds);
+    }
+    if (o.compare_ar)
+        fmt::print(stderr, "autoregressive: {:5} tokens in {:8.2f} ms = {:8.2f} tokens/s; speedup {:.2f}x; outputs {}\n",
+                   ar.tokens.size(), ar.generation_seconds * 1e3, ar.generation_tokens_per_second(), speedup,
+                   ar.tokens == r.tokens ? "identical" : "differ (expected only when sampling, --temp > 0)");
 }
 
 }  // namespace
@@ -123,6 +241,18 @@ void register_generate(CLI::App& app) {
     cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past the end-of-sequence token");
     cmd->add_flag("--no-display-prompt", o.no_display_prompt, "Do not echo the prompt before the continuation");
     cmd->add_flag("--json", o.json, "Print token ids, text and timings as one JSON object");
+    cmd->add_option("--draft", o.draft, "Draft model for speculative decoding (drafts --draft-max tokens per step)");
+    cmd->add_option("--draft-max", o.draft_max, "Tokens drafted per step by --draft and --draft-ngram")
+        ->capture_default_str();
+    cmd->add_option("--hierarchy", o.hierarchy,
+                    "Hierarchical speculative decoding: draft models smallest first with their thresholds, "
+                    "e.g. a.gguf:3,b.gguf:6,c.gguf:12");
+    cmd->add_option("--draft-ngram", o.draft_ngram,
+                    "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
+                    "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
+        ->capture_default_str();
+    cmd->add_flag("--compare-ar", o.compare_ar,
+                  "Also run plain autoregressive decoding with the same settings and report the speedup");
     cmd->callback([] { run_generate(o); });
 }
 

@@ -1,0 +1,75 @@
+#pragma once
+// The level interface of the speculative executor. A level proposes tokens to the level above
+// it and records, for every proposed position, the FULL next-token distribution it sampled
+// from (q one level up). Model levels (model_drafter.h) also verify the batch of the level
+// below; the n-gram drafter (ngram_drafter.h) only proposes, so it can only be the bottom level.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hsd {
+
+// Tokens plus one probability row of n_vocab floats per token.
+struct DraftBatch {
+    int n_vocab = 0;
+    std::vector<TokenId> tokens;
+    std::vector<float> probs;  // tokens.size() rows of n_vocab
+
+    size_t size() const { return tokens.size(); }
+    bool empty() const { return tokens.empty(); }
+    const float* dist(size_t t) const { return probs.data() + t * (size_t)n_vocab; }
+    void clear() {
+        tokens.clear();
+        probs.clear();
+    }
+    // Appends a token and its distribution (n_vocab floats).
+    void push(TokenId tok, const float* dist);
+    // Appends a token with a one-hot distribution on it.
+    void push_one_hot(TokenId tok);
+};
+
+// Counters of one level for one generation. "draft" counters describe this level as a
+// proposer (verified by the level above); n_forward / seconds describe its own work.
+struct LevelStats {
+    std::string name;          // model file, "ngram(N)"
+    int threshold = 0;         // T_i: tokens returned per call (bottom: tokens drafted per call); 0 for the target
+    int64_t n_forward = 0;     // forward passes (Context::eval calls) during generation, prefill excluded
+    int64_t draft_n = 0;       // tokens proposed to the level above
+    int64_t draft_n_accepted = 0;  // of those, accepted by the level above
+    int64_t n_drafts = 0;      // non-empty batches the level above verified
+    double seconds = 0;        // time in this level's own work (forward passes, sampling, lookup, verification)
+
+    double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
+    // Tokens the level above emitted per verification of one of our batches: accepted drafts
+    // plus its correction or bonus token (vLLM's "mean acceptance length"; 1 = nothing accepted).
+    double mean_accepted_length() const {
+        return n_drafts > 0 ? 1.0 + (double)draft_n_accepted / (double)n_drafts : 0.0;
+    }
+};
+
+class Drafter {
+public:
+    virtual ~Drafter() = default;
+
+    // Forgets everything and processes the prompt (model levels: one prefill batch).
+    virtual void prefill(const std::vector<TokenId>& prompt) = 0;
+    // Proposes up to n tokens continuing seq (n >= 1), each with the distribution it was
+    // drawn from, into out (cleared first). May return fewer (the n-gram drafter may return none).
+    virtual void draft(const std::vector<TokenId>& seq, int n, Sampler& sampler, DraftBatch& out) = 0;
+    // The sequence was cut back to `len` tokens: forget what was processed past it.
+    virtual void rollback(int64_t len) = 0;
+    // Tokens of the sequence this level has processed (its KV cache length; 0 for n-gram).
+    virtual int64_t n_processed() const = 0;
+    virtual bool is_model() const = 0;
+
+    LevelStats& stats() { return stats_; }
+    const LevelStats& stats() const { return stats_; }
+
+protected:
+    LevelStats stats_;
+};
+
+}  // namespace hsd

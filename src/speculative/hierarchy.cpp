@@ -1,0 +1,187 @@
+#include "speculative/hierarchy.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/timer.h"
+#include "speculative/ngram_drafter.h"
+
+namespace hsd {
+
+void check_same_vocabulary(const Model& a, const Model& b) {
+    const Tokenizer& ta = a.tokenizer();
+    const Tokenizer& tb = b.tokenizer();
+    const int n = std::min(ta.n_vocab(), tb.n_vocab());
+    for (TokenId i = 0; i < n; ++i)
+        if (ta.piece(i) != tb.piece(i))
+            fail(fmt::format("speculative decoding needs identical vocabularies, but '{}' and '{}' differ first at "
+                             "token id {}: '{}' vs '{}'",
+                             a.path(), b.path(), i, ta.piece(i), tb.piece(i)));
+    if (ta.n_vocab() != tb.n_vocab())
+        fail(fmt::format("speculative decoding needs identical vocabularies, but '{}' has {} tokens and '{}' has {} "
+                         "(first differing token id {})",
+                         a.path(), ta.n_vocab(), b.path(), tb.n_vocab(), n));
+}
+
+Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx,
+                     VerifyRule rule)
+    : rule_(rule) {
+    if (levels.empty()) fail("a speculative hierarchy needs at least one draft level below the target");
+    n_ctx_ = n_ctx > 0 ? n_ctx : target.config().n_ctx_train;
+    n_vocab_ = target.config().n_vocab;
+    const Model* above = &target;
+    // Check from the top down so a message names the pair that actually meets.
+    for (size_t i = levels.size(); i-- > 0;) {
+        const LevelSpec& s = levels[i];
+        if (s.threshold < 1)
+            fail(fmt::format("speculative level {} ({}) has threshold {}; thresholds must be >= 1", i,
+                             s.model ? s.model->path() : "ngram", s.threshold));
+        if (!s.model) {
+            if (i != 0) fail("the n-gram drafter can only be the bottom level of a hierarchy");
+            continue;
+        }
+        check_same_vocabulary(*s.model, *above);
+        if (s.model->config().n_ctx_train < n_ctx_)
+            fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", s.model->path(),
+                             s.model->config().n_ctx_train, n_ctx_));
+        above = s.model;
+    }
+    for (const LevelSpec& s : levels) {
+        if (s.model)
+            levels_.push_back(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_));
+        else
+            levels_.push_back(std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_));
+        levels_.back()->stats().threshold = s.threshold;
+        thresholds_.push_back(s.threshold);
+    }
+    levels_.push_back(std::make_unique<ModelDrafter>(target, pool, n_ctx_));
+    thresholds_.push_back(0);
+    batches_.resize(levels_.size());
+    for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
+}
+
+ModelDrafter* Hierarchy::model_level(int i) { return dynamic_cast<ModelDrafter*>(levels_[(size_t)i].get()); }
+
+void Hierarchy::start(const std::vector<TokenId>& prompt) {
+    for (auto& l : levels_) l->prefill(prompt);
+    seq_ = prompt;
+}
+
+void Hierarchy::truncate(int64_t len) {
+    if (len < (int64_t)seq_.size()) seq_.resize((size_t)len);
+    for (auto& l : levels_) l->rollback(len);
+}
+
+void Hierarchy::reset_stats() {
+    for (auto& l : levels_) {
+        LevelStats& s = l->stats();
+        s.n_forward = s.draft_n = s.draft_n_accepted = s.n_drafts = 0;
+        s.seconds = 0;
+    }
+}
+
+std::vector<LevelStats> Hierarchy::stats() const {
+    std::vector<LevelStats> out;
+    for (const auto& l : levels_) out.push_back(l->stats());
+    return out;
+}
+
+const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
+    if (max_n < 1) fail(fmt::format("internal error: speculative step asked for {} tokens", max_n));
+    sampler_ = &sampler;
+    const size_t start = seq_.size();
+    run_level(n_levels() - 1, max_n);
+    committed_.assign(seq_.begin() + (std::ptrdiff_t)start, seq_.end());
+    return committed_;
+}
+
+void Hierarchy::run_level(int idx, int max_n) {
+    DraftBatch& out = batches_[(size_t)idx];
+    out.clear();
+    if (idx == 0) {
+        levels_[0]->draft(seq_, std::min(thresholds_[0], max_n), *sampler_, out);
+        seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
+        return;
+    }
+    ModelDrafter& verifier = *model_level(idx);
+    Drafter& drafter = *levels_[(size_t)idx - 1];
+    DraftBatch& below = batches_[(size_t)idx - 1];
+    const bool top = idx == n_levels() - 1;
+    for (;;) {
+        // A verification emits at most (drafts + 1) tokens: ask for no more than fits.
+        const int room = max_n - (int)out.size() - 1;
+        if (room > 0)
+            run_level(idx - 1, room);
+        else
+            below.clear();
+        const int64_t base = (int64_t)seq_.size() - (int64_t)below.size();
+        verifier.score(seq_, base, *sampler_, p_);
+        const double t0 = now_seconds();
+        const VerifyOutcome v = verify_drafts(below, p_, *sampler_, rule_, out);
+        verifier.stats().seconds += now_seconds() - t0;
+
+        LevelStats& ds = drafter.stats();
+        ds.draft_n += (int64_t)below.size();
+        ds.draft_n_accepted += v.n_accepted;
+        if (!below.empty()) ++ds.n_drafts;
+
+        // Keep the accepted prefix, append the replacement / bonus; levels 0..idx forget the rest.
+        const int64_t keep = base + v.n_accepted;
+        seq_.resize((size_t)keep);
+        seq_.push_back(v.next);
+        for (int j = 0; j <= idx; ++j) levels_[(size_t)j]->rollback(keep);
+
+        if (top || (int)out.size() >= thresholds_[(size_t)idx] || (int)out.size() >= max_n) return;
+    }
+}
+
+SpeculativeResult generate_speculative(Hierarchy& h, Sampler& sampler, const std::vector<TokenId>& prompt,
+                                       int n_predict, bool ignore_eos, const std::function<void(TokenId)>& on_token) {
+    const Model& target = h.target().model();
+    if (prompt.empty()) fail("the prompt is empty (no tokens to start from)");
+    if ((int64_t)prompt.size() >= h.n_ctx())
+        fail(fmt::format("the prompt has {} tokens but the context size is {}: it must be shorter (use -c to raise it, "
+                         "up to the model's {})",
+                         prompt.size(), h.n_ctx(), target.config().n_ctx_train));
+    SpeculativeResult r;
+    r.prompt_tokens = prompt;
+    r.stop_reason = "length";
+    const TokenId eos = target.tokenizer().eos_id();
+    const int64_t P = (int64_t)prompt.size();
+
+    h.reset_stats();
+    const double t0 = now_seconds();
+    h.start(prompt);
+    const double t1 = now_seconds();
+    r.prompt_seconds = t1 - t0;
+
+    // generate() stops after n_predict tokens, or when the next token would not fit: it
+    // evaluates at most n_ctx positions, so it emits at most n_ctx - P + 1 tokens.
+    const int64_t limit = std::min<int64_t>(n_predict, h.n_ctx() - P + 1);
+    bool stopped_eos = false;
+    while ((int64_t)r.tokens.size() < limit && !stopped_eos) {
+        const int64_t remaining = limit - (int64_t)r.tokens.size();
+        const int64_t fits = h.n_ctx() - (int64_t)h.sequence().size() + 1;
+        const std::vector<TokenId>& toks = h.step(sampler, (int)std::min(remaining, fits));
+        for (TokenId tok : toks) {
+            if (tok == eos && !ignore_eos) {
+                stopped_eos = true;
+                break;
+            }
+            r.tokens.push_back(tok);
+            if (on_token) on_token(tok);
+        }
+    }
+    if (stopped_eos) {
+        r.stop_reason = "eos";
+        h.truncate(P + (int64_t)r.tokens.size());
+    } else if ((int64_t)r.tokens.size() < n_predict) {
+        r.stop_reason = "context";
+    }
+    r.generation_seconds = now_seconds() - t1;
+    r.levels = h.stats();
+    return r;
+}
+
+}  // namespace hsd

@@ -1,0 +1,88 @@
+#pragma once
+// Hierarchical speculative decoding (HSD): levels M_0 < M_1 < ... < M_{K-1} below the target
+// M_K. M_0 drafts T_0 tokens; each level 0 < i < K keeps asking the level below for a batch,
+// verifies it in one forward pass and accumulates the verified tokens until it holds >= T_i
+// (whole batches, overshoot kept), then returns them, with its own full distribution at each
+// returned position, to the level above. The target verifies exactly one batch per step and
+// commits the result. K = 1 is classic speculative decoding with draft length T_0.
+// Lossless for any K and T, greedy (token for token) or sampled (in distribution).
+// See docs/SPECULATIVE.md.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "decoding/generate.h"
+#include "speculative/drafter.h"
+#include "speculative/model_drafter.h"
+#include "speculative/verify.h"
+
+namespace hsd {
+
+class ThreadPool;
+
+struct LevelSpec {
+    const Model* model = nullptr;  // nullptr: the n-gram drafter (allowed as the bottom level only)
+    int threshold = 1;             // T_i >= 1 (bottom level: tokens drafted per call)
+    int ngram_n = 3;               // n-gram drafter: longest suffix looked up
+};
+
+// Throws hsd::Error naming both files and the first differing token id and pieces unless the
+// two models have the same vocabulary (size and every piece).
+void check_same_vocabulary(const Model& a, const Model& b);
+
+class Hierarchy {
+public:
+    // levels: smallest first, the target excluded (at least one). Every model Context gets
+    // n_ctx positions (0 = the target's training context). Vocabularies of adjacent models
+    // are checked. `rule` exists for tests (a deliberately broken verifier).
+    Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
+              VerifyRule rule = VerifyRule::Exact);
+
+    int n_levels() const { return (int)levels_.size(); }  // K + 1, target included
+    Drafter& level(int i) { return *levels_[(size_t)i]; }
+    ModelDrafter* model_level(int i);                      // nullptr for the n-gram drafter
+    ModelDrafter& target() { return *model_level(n_levels() - 1); }
+    int64_t n_ctx() const { return n_ctx_; }
+
+    // Prefills every level with the prompt; the sequence becomes the prompt.
+    void start(const std::vector<TokenId>& prompt);
+    // One top-level HSD call: the target verifies one batch. Commits and returns between 1
+    // and max_n (>= 1) new tokens. The caller keeps sequence().size() + max_n - 1 <= n_ctx().
+    const std::vector<TokenId>& step(Sampler& sampler, int max_n);
+    // Prompt + committed tokens.
+    const std::vector<TokenId>& sequence() const { return seq_; }
+    // Cuts the sequence to len tokens and rolls every level back (e.g. after EOS).
+    void truncate(int64_t len);
+
+    void reset_stats();
+    std::vector<LevelStats> stats() const;  // bottom level first, target last
+
+private:
+    // HSD(idx): appends the tokens level idx returns to seq_ and to batches_[idx] (at most
+    // max_n >= 1 of them), each with level idx's distribution at its position.
+    void run_level(int idx, int max_n);
+
+    std::vector<std::unique_ptr<Drafter>> levels_;  // [0..K], target last
+    std::vector<int> thresholds_;
+    std::vector<DraftBatch> batches_;  // per level: the tokens it returns in the current call
+    std::vector<TokenId> seq_;
+    std::vector<TokenId> committed_;
+    std::vector<float> p_;  // verifier distributions scratch
+    Sampler* sampler_ = nullptr;
+    int64_t n_ctx_ = 0;
+    int n_vocab_ = 0;
+    VerifyRule rule_;
+};
+
+struct SpeculativeResult : GenerationResult {
+    std::vector<LevelStats> levels;  // bottom level first, target last
+};
+
+// generate() with a hierarchy: same prompt checks, EOS handling, n_predict and context
+// limits, and (greedy) exactly the same tokens. Tokens stream through on_token as committed.
+SpeculativeResult generate_speculative(Hierarchy& h, Sampler& sampler, const std::vector<TokenId>& prompt,
+                                       int n_predict, bool ignore_eos,
+                                       const std::function<void(TokenId)>& on_token = {});
+
+}  // namespace hsd

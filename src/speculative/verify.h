@@ -1,0 +1,37 @@
+#pragma once
+// Speculative sampling (Leviathan et al. 2023), the verification rule of every level:
+// draft x at position t (proposed from q_t) is accepted with probability min(1, p_t(x) / q_t(x));
+// at the first rejection a replacement is drawn from normalize(max(0, p_t - q_t)) and the
+// batch ends; if every draft is accepted a bonus token is drawn from p_{n}. Greedy decoding
+// (temperature 0, every p one-hot) is the exact limit: accept iff x == argmax p_t, replace by
+// / bonus = argmax p, with no random draws at all.
+//
+// For HSD the verifier records, for every token it emits (accepted, replaced or bonus), its
+// FULL distribution p_t, never the residual: that list is the q of the level above, and a
+// replaced token is marginally distributed as p_t (see docs/SPECULATIVE.md).
+#include <vector>
+
+#include "sampling/sampler.h"
+#include "speculative/drafter.h"
+
+namespace hsd {
+
+enum class VerifyRule {
+    Exact,               // the lossless rule above
+    // Deliberately wrong variants, for tests that must detect them:
+    BrokenResidualAsQ,   // records the residual (not p_t) as the distribution of a replaced token
+    BrokenResampleFromP, // draws the replacement from p_t instead of the residual
+};
+
+struct VerifyOutcome {
+    int n_accepted = 0;  // drafts accepted (a prefix of the batch)
+    TokenId next = 0;    // the replacement (n_accepted < n) or the bonus token (n_accepted == n)
+};
+
+// drafts: n tokens with their q rows; p: n + 1 rows of the verifier's distributions
+// (p[t] for draft t, p[n] for the bonus). Appends the accepted drafts and `next` with their
+// recorded distributions to out.
+VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, Sampler& sampler,
+                            VerifyRule rule, DraftBatch& out);
+
+}  // namespace hsd
