@@ -119,23 +119,24 @@ int main(int argc, char** argv) {
             }
             const double decode_tps = median(decode_runs);
 
-            // One forward of n new tokens after `context` tokens, rolled back each time.
+            // One forward of n new tokens after `context` tokens, rolled back each time. The
+            // batch sizes take turns within each repetition, so a change in the machine's load
+            // (shared VM) shifts all of them alike and the ratios stay fair.
             ctx.truncate(0);
             ctx.eval(filler(context, c.n_vocab), false);
             nlohmann::json batches = nlohmann::json::array();
-            std::vector<double> ms;
-            for (int n : batch_sizes) {
-                const auto block = filler(n, c.n_vocab);
-                std::vector<double> times;
-                for (int r = 0; r < reps + 2; ++r) {
+            std::vector<std::vector<double>> times(batch_sizes.size());
+            for (int r = 0; r < reps + 2; ++r)
+                for (size_t i = 0; i < batch_sizes.size(); ++i) {
+                    const auto block = filler(batch_sizes[i], c.n_vocab);
                     const double s = now_seconds();
                     ctx.eval(block, true);
                     const double dt = now_seconds() - s;
                     ctx.truncate(context);
-                    if (r >= 2) times.push_back(dt);  // first two warm up
+                    if (r >= 2) times[i].push_back(dt);  // first two warm up
                 }
-                ms.push_back(median(times) * 1e3);
-            }
+            std::vector<double> ms;
+            for (auto& t : times) ms.push_back(median(t) * 1e3);
             // Prefill of a fresh context: our packed-panel kernel vs OpenBLAS sgemm on the
             // same weights left unpacked (F16 rows decoded to F32 panels).
             nlohmann::json prefill = nlohmann::json::array();

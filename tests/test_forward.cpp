@@ -193,7 +193,7 @@ TEST(Forward, TruncateThenRecomputeEqualsNeverAppended) {
         for (int64_t p = 0; p < len; ++p)
             for (int64_t d = 0; d < c.kv_dim(); ++d) {
                 ASSERT_EQ(a.cache().k_at(l, p, d), b.cache().k_at(l, p, d)) << "layer " << l << " pos " << p;
-                ASSERT_EQ(a.cache().v(l, p)[d], b.cache().v(l, p)[d]) << "layer " << l << " pos " << p;
+                ASSERT_EQ(a.cache().v_at(l, p, d), b.cache().v_at(l, p, d)) << "layer " << l << " pos " << p;
             }
     }
 }

@@ -25,7 +25,9 @@
 
 #include "common/fp16.h"
 #include "gguf/gguf_file.h"
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
+#include "kvcache/kv_cache.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
 #include "kernels/thread_pool.h"
@@ -889,31 +891,44 @@ struct AttnCase {
 };
 
 struct AttnData {
-    int64_t k_stride = 0;
-    std::vector<float> q, k_t, v;
+    KVCache cache;  // one layer
+    std::vector<float> q;
+    std::vector<float> k, v;  // [pos][n_kv * hd], the same values in plain layout for the reference
 };
 
-// Random q/k/v for positions [0, p0+n); padding beyond that (stride columns of k_t, rows
-// of v) is NaN so any read of it poisons the output.
+// Random q/k/v for positions [0, p0+n); every other position of the cache holds NaN so any
+// read of it poisons the output.
 AttnData make_attention_data(const AttnCase& c, std::mt19937& rng) {
     std::uniform_real_distribution<float> u(-1.5f, 1.5f);
     const int64_t len = c.p0 + c.n;
+    const int64_t kvd = (int64_t)c.n_kv * c.hd;
     AttnData a;
-    a.k_stride = len + 5;
+    a.cache = KVCache(1, len + 21, c.n_kv, c.hd);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     a.q.resize((size_t)(c.n * c.n_head * c.hd));
     for (float& x : a.q) x = u(rng);
-    a.k_t.assign((size_t)(c.n_kv * c.hd * a.k_stride), nan);
-    for (int64_t row = 0; row < c.n_kv * c.hd; ++row)
-        for (int64_t pos = 0; pos < len; ++pos) a.k_t[(size_t)(row * a.k_stride + pos)] = u(rng);
-    a.v.assign((size_t)((len + 2) * c.n_kv * c.hd), nan);
-    for (int64_t i = 0; i < len * c.n_kv * c.hd; ++i) a.v[(size_t)i] = u(rng);
+    a.k.resize((size_t)(len * kvd));
+    a.v.resize((size_t)(len * kvd));
+    for (float& x : a.k) x = u(rng);
+    for (float& x : a.v) x = u(rng);
+    const std::vector<float> nan_row((size_t)kvd, nan);
+    for (int64_t pos = 0; pos < a.cache.capacity(); ++pos)
+        if (pos < len)
+            a.cache.store(0, pos, a.k.data() + pos * kvd, a.v.data() + pos * kvd);
+        else
+            a.cache.store(0, pos, nan_row.data(), nan_row.data());
     return a;
+}
+
+void run_attention(ThreadPool& pool, const AttnCase& c, const AttnData& a, const float* q, int64_t n, int64_t p0,
+                   float* out) {
+    attention(pool, q, a.cache.keys(0), a.cache.values(0), a.cache.capacity(), n, p0, c.n_head, c.n_kv, c.hd, out);
 }
 
 void attention_reference(const AttnCase& c, const AttnData& a, std::vector<double>& out) {
     out.assign((size_t)(c.n * c.n_head * c.hd), 0.0);
     const int group = c.n_head / c.n_kv;
+    const int64_t kvd = (int64_t)c.n_kv * c.hd;
     for (int64_t t = 0; t < c.n; ++t)
         for (int h = 0; h < c.n_head; ++h) {
             const int kvh = h / group;
@@ -923,8 +938,7 @@ void attention_reference(const AttnCase& c, const AttnData& a, std::vector<doubl
             for (int64_t j = 0; j < len; ++j) {
                 double dot = 0;
                 for (int d = 0; d < c.hd; ++d)
-                    dot += (double)a.q[(size_t)((t * c.n_head + h) * c.hd + d)] *
-                           a.k_t[(size_t)((kvh * c.hd + d) * a.k_stride + j)];
+                    dot += (double)a.q[(size_t)((t * c.n_head + h) * c.hd + d)] * a.k[(size_t)(j * kvd + kvh * c.hd + d)];
                 s[(size_t)j] = dot / std::sqrt((double)c.hd);
                 mx = std::max(mx, s[(size_t)j]);
             }
@@ -933,7 +947,7 @@ void attention_reference(const AttnCase& c, const AttnData& a, std::vector<doubl
             for (int64_t j = 0; j < len; ++j)
                 for (int d = 0; d < c.hd; ++d)
                     out[(size_t)((t * c.n_head + h) * c.hd + d)] +=
-                        s[(size_t)j] / z * a.v[(size_t)((j * c.n_kv + kvh) * c.hd + d)];
+                        s[(size_t)j] / z * a.v[(size_t)(j * kvd + kvh * c.hd + d)];
         }
 }
 
@@ -947,6 +961,9 @@ TEST(Ops, AttentionMatchesNaiveGqaCausal) {
         {4, 2, 160, 2, 17},  // head dim beyond the register path
         {2, 1, 56, 1, 100},  // long decode step
         {6, 3, 16, 17, 0},   // prefill from 0
+        {8, 8, 56, 8, 256},  // hsd-target's verification shape
+        {4, 4, 32, 11, 40},  // 2-vector heads, more rows than one task holds
+        {3, 1, 8, 9, 3},     // head narrower than a vector, 27 rows over one kv head
     };
     for (const AttnCase& c : cases)
         for (int threads : {1, 3}) {
@@ -956,19 +973,18 @@ TEST(Ops, AttentionMatchesNaiveGqaCausal) {
             std::vector<double> want;
             attention_reference(c, a, want);
             std::vector<float> out(want.size(), std::numeric_limits<float>::quiet_NaN());
-            attention(pool_of(threads), a.q.data(), a.k_t.data(), a.k_stride, a.v.data(), c.n, c.p0, c.n_head, c.n_kv,
-                      c.hd, out.data());
+            run_attention(pool_of(threads), c, a, a.q.data(), c.n, c.p0, out.data());
             for (size_t i = 0; i < want.size(); ++i)
                 ASSERT_NEAR(out[i], want[i], 1e-5 + 1e-5 * std::fabs(want[i]))
                     << "token " << i / (size_t)(c.n_head * c.hd) << " head " << (i / (size_t)c.hd) % (size_t)c.n_head
                     << " d " << i % (size_t)c.hd;
-            // Query t of the batch equals a single query at position p0 + t over the same cache.
+            // Query t of the batch equals, bit for bit, a single query at position p0 + t over
+            // the same cache (verifying drafts must reproduce single-token decoding exactly).
             for (int64_t t = 0; t < c.n; ++t) {
                 std::vector<float> one((size_t)(c.n_head * c.hd));
-                attention(pool_of(threads), a.q.data() + t * c.n_head * c.hd, a.k_t.data(), a.k_stride, a.v.data(), 1,
-                          c.p0 + t, c.n_head, c.n_kv, c.hd, one.data());
+                run_attention(pool_of(threads), c, a, a.q.data() + t * c.n_head * c.hd, 1, c.p0 + t, one.data());
                 for (size_t i = 0; i < one.size(); ++i)
-                    ASSERT_NEAR(one[i], out[(size_t)t * one.size() + i], 1e-6) << "token " << t << " i " << i;
+                    ASSERT_EQ(one[i], out[(size_t)t * one.size() + i]) << "token " << t << " i " << i;
             }
         }
 }
@@ -979,18 +995,73 @@ TEST(Ops, AttentionIsCausal) {
     const AttnCase c{8, 2, 56, 5, 7};
     AttnData a = make_attention_data(c, rng);
     std::vector<float> out1((size_t)(c.n * c.n_head * c.hd)), out2(out1.size());
-    attention(pool_of(2), a.q.data(), a.k_t.data(), a.k_stride, a.v.data(), c.n, c.p0, c.n_head, c.n_kv, c.hd,
-              out1.data());
+    run_attention(pool_of(2), c, a, a.q.data(), c.n, c.p0, out1.data());
     const int64_t last = c.p0 + c.n - 1;  // seen only by the last query
-    for (int64_t row = 0; row < c.n_kv * c.hd; ++row) a.k_t[(size_t)(row * a.k_stride + last)] = 50.0f;
-    for (int64_t d = 0; d < c.n_kv * c.hd; ++d) a.v[(size_t)(last * c.n_kv * c.hd + d)] = 1000.0f;
-    attention(pool_of(2), a.q.data(), a.k_t.data(), a.k_stride, a.v.data(), c.n, c.p0, c.n_head, c.n_kv, c.hd,
-              out2.data());
+    const std::vector<float> k50((size_t)(c.n_kv * c.hd), 50.0f), v1000((size_t)(c.n_kv * c.hd), 1000.0f);
+    a.cache.store(0, last, k50.data(), v1000.data());
+    run_attention(pool_of(2), c, a, a.q.data(), c.n, c.p0, out2.data());
     const size_t per_token = (size_t)(c.n_head * c.hd);
     for (size_t i = 0; i < (size_t)(c.n - 1) * per_token; ++i) ASSERT_EQ(float_bits(out1[i]), float_bits(out2[i])) << i;
     bool changed = false;
     for (size_t i = (size_t)(c.n - 1) * per_token; i < out1.size(); ++i) changed = changed || out1[i] != out2[i];
     EXPECT_TRUE(changed) << "the last query must see the last position";
+}
+
+TEST(Ops, KVCacheLayoutRoundTrips) {
+    // store() then k_at / v_at return every element, for block-crossing positions and GQA heads.
+    KVCache cache(2, 40, 3, 20);
+    EXPECT_EQ(cache.capacity(), 48);
+    std::vector<float> k(60), v(60);
+    for (int64_t pos = 0; pos < 40; ++pos) {
+        for (int i = 0; i < 60; ++i) {
+            k[(size_t)i] = (float)(pos * 1000 + i);
+            v[(size_t)i] = -(float)(pos * 1000 + i);
+        }
+        cache.store(1, pos, k.data(), v.data());
+    }
+    for (int64_t pos = 0; pos < 40; ++pos)
+        for (int i = 0; i < 60; ++i) {
+            ASSERT_EQ(cache.k_at(1, pos, i), (float)(pos * 1000 + i));
+            ASSERT_EQ(cache.v_at(1, pos, i), -(float)(pos * 1000 + i));
+            ASSERT_EQ(cache.k_at(0, pos, i), 0.0f);
+        }
+}
+
+TEST(Ops, VectorExpWithinTwoUlpOfLibm) {
+    std::vector<float> x;
+    for (float v = -87.0f; v <= 88.0f; v += 0.0137f) x.push_back(v);
+    for (float v : {0.0f, -0.0f, 1e-8f, -1e-8f, 0.5f, -0.5f, 88.5f}) x.push_back(v);
+    std::vector<float> y(x.size());
+    exp_approx(x.data(), (int64_t)x.size(), y.data());
+    int64_t worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const float want = std::exp(x[i]);
+        const int64_t ulp = std::llabs((int64_t)float_bits(y[i]) - (int64_t)float_bits(want));
+        worst = std::max(worst, ulp);
+        ASSERT_LE(ulp, 2) << "exp(" << x[i] << ") = " << y[i] << ", libm " << want;
+    }
+    // Beyond the float range: 0 and +inf like libm; NaN stays NaN.
+    const float edge[4] = {-150.0f, 200.0f, std::numeric_limits<float>::quiet_NaN(), -1e30f};
+    float out[4];
+    exp_approx(edge, 4, out);
+    EXPECT_EQ(out[0], 0.0f);
+    EXPECT_EQ(out[1], std::numeric_limits<float>::infinity());
+    EXPECT_TRUE(std::isnan(out[2]));
+    EXPECT_EQ(out[3], 0.0f);
+}
+
+TEST(Ops, RopeTableEqualsDirectRope) {
+    RopeTable table(56, 10000.0f);
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-2, 2);
+    for (int64_t pos : {0, 1, 17, 300, 1023, 5}) {
+        std::vector<float> a(8 * 56);
+        for (float& x : a) x = u(rng);
+        std::vector<float> b = a;
+        rope(a.data(), 8, 56, 56, pos, 10000.0f);
+        table.apply(b.data(), 8, 56, pos);
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(float_bits(a[i]), float_bits(b[i])) << "pos " << pos;
+    }
 }
 
 // ---- ThreadPool ----------------------------------------------------------------------------------

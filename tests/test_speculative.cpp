@@ -201,7 +201,7 @@ void expect_level_consistent(ModelDrafter& level, const std::vector<TokenId>& se
         for (int64_t pos = 0; pos < n; ++pos)
             for (int64_t i = 0; i < kv_dim; ++i) {
                 max_k = std::max(max_k, (double)std::abs(a.k_at(layer, pos, i) - b.k_at(layer, pos, i)));
-                max_v = std::max(max_v, (double)std::abs(a.v(layer, pos)[i] - b.v(layer, pos)[i]));
+                max_v = std::max(max_v, (double)std::abs(a.v_at(layer, pos, i) - b.v_at(layer, pos, i)));
             }
     }
     EXPECT_LT(max_k, 1e-4) << what;

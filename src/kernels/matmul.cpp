@@ -11,6 +11,7 @@ extern "C" void openblas_set_num_threads(int);
 #endif
 
 #include "common/fp16.h"
+#include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 
 namespace hsd {
@@ -160,11 +161,16 @@ void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, 
 // broadcast x[t][k] of up to 8 tokens (16 accumulators). The weights are one sequential
 // stream read once per call, there is no horizontal reduction, and every output is one
 // accumulator lane summed over k in order, so results are bit-identical for any n.
+constexpr int64_t kPrefetchColumns = 32;
+
 template <int TT>
 void panel_f16(const uint16_t* p, int64_t K, const float* x, float* y, int64_t ldy, int valid) {
     __m512 acc[TT][2];
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
+        // Software prefetch 2 KiB ahead: with 8 tokens the kernel is compute-bound and the
+        // hardware prefetcher alone falls behind (measured +30% GMAC/s at n = 8, neutral at n = 1).
+        _mm_prefetch((const char*)(p + (k + kPrefetchColumns) * kPanel), _MM_HINT_T0);
         const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel)));
         const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel + 16)));
         for (int t = 0; t < TT; ++t) {
@@ -260,6 +266,52 @@ void matmul_blas_panel(const WeightView& w, const float* x, int64_t n, float* y,
 }
 #endif
 
+
+int64_t blocks_of(const WeightView& w) {
+    const int64_t unit = w.panels ? kPanel : kRows;
+    return (w.rows + unit - 1) / unit;
+}
+
+// Work of one parallel region: blocks [b0, b1) of job `job` (F16 panels, or kRows-row blocks).
+struct Range {
+    int job;
+    int64_t b0, b1;
+};
+
+// The blocks of all jobs are cut into contiguous ranges of decreasing size ("guided"
+// scheduling: each range takes 1/(2 x threads) of what is left, at least one block), so every
+// thread streams long runs of weights and the last, small ranges even out the threads'
+// finishing times. Returns the calling thread's buffer (workers reach it by reference).
+std::vector<Range>& guided_ranges(const ThreadPool& pool, const MatmulJob* jobs, int n_jobs) {
+    static thread_local std::vector<Range> ranges;
+    ranges.clear();
+    int64_t left = 0;
+    for (int j = 0; j < n_jobs; ++j) left += blocks_of(*jobs[j].w);
+    const int64_t split = 2 * (int64_t)pool.size();
+    for (int j = 0; j < n_jobs; ++j) {
+        const int64_t blocks = blocks_of(*jobs[j].w);
+        for (int64_t b = 0; b < blocks;) {
+            const int64_t take = std::min(blocks - b, std::max<int64_t>(1, (left + split - 1) / split));
+            ranges.push_back({j, b, b + take});
+            b += take;
+            left -= take;
+        }
+    }
+    return ranges;
+}
+
+// Rows of blocks [b0, b1) of w, all n tokens, with whichever kernel serves w.
+void matmul_blocks(const WeightView& w, const float* x, int64_t n, float* y, int64_t b0, int64_t b1) {
+#ifdef HSD_PANEL_F16
+    if (w.panels) {
+        matmul_panels_f16(w, x, n, y, b0, b1);
+        return;
+    }
+#endif
+    const int64_t unit = w.panels ? kPanel : kRows;  // packed F16 on a build without the panel kernel
+    matmul_rows(w, x, n, y, b0 * unit, std::min(w.rows, b1 * unit));
+}
+
 }  // namespace
 
 void decode_row(const WeightView& w, int64_t row, int64_t col0, int64_t count, float* dst) {
@@ -302,35 +354,38 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         return;
     }
 #endif
-    // Each job is cut into a few contiguous ranges of rows (F16 panels, or multiples of
-    // kRows) so every thread streams long runs of weights; all ranges of all jobs form one
-    // parallel region.
-    struct Range {
-        int job;
-        int64_t b0, b1;  // blocks: panels for packed F16, kRows-row blocks otherwise
-    };
-    Range ranges[64];
-    int n_ranges = 0;
-    const int per_job = std::max(1, std::min(64 / std::max(1, n_jobs), pool.size() * 4 / n_jobs + 1));
-    for (int j = 0; j < n_jobs; ++j) {
-        const WeightView& w = *jobs[j].w;
-        const int64_t unit = w.panels ? kPanel : kRows;
-        const int64_t blocks = (w.rows + unit - 1) / unit;
-        const int64_t parts = std::min<int64_t>(blocks, per_job);
-        const int64_t per = (blocks + parts - 1) / parts;
-        for (int64_t b = 0; b < blocks && n_ranges < 64; b += per) ranges[n_ranges++] = {j, b, std::min(blocks, b + per)};
-    }
+    std::vector<Range>& ranges = guided_ranges(pool, jobs, n_jobs);
+    const int64_t n_ranges = (int64_t)ranges.size();
     pool.parallel_for(n_ranges, [&](int64_t t) {
-        const Range& r = ranges[t];
-        const WeightView& w = *jobs[r.job].w;
-#ifdef HSD_PANEL_F16
-        if (w.panels) {
-            matmul_panels_f16(w, x, n, jobs[r.job].y, r.b0, r.b1);
-            return;
-        }
+        const Range& r = ranges[(size_t)t];
+        matmul_blocks(*jobs[r.job].w, x, n, jobs[r.job].y, r.b0, r.b1);
+    });
+}
+
+void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& up, const float* x, int64_t n,
+                   float* g, float* u) {
+    const bool fused = gate.rows == up.rows && gate.cols == up.cols && (gate.panels != nullptr) == (up.panels != nullptr)
+#ifdef HSD_HAVE_BLAS
+                       && !(g_blas_threshold > 0 && n >= g_blas_threshold && !gate.panels)
 #endif
-        const int64_t unit = w.panels ? kPanel : kRows;  // packed F16 on a build without the panel kernel
-        matmul_rows(w, x, n, jobs[r.job].y, r.b0 * unit, std::min(w.rows, r.b1 * unit));
+        ;
+    if (!fused) {
+        const MatmulJob jobs[2] = {{&gate, g}, {&up, u}};
+        matmul_multi(pool, jobs, 2, x, n);
+        silu_mul(g, u, n * gate.rows);
+        return;
+    }
+    // Each range computes the same rows of both products, then applies silu(g) * u to them
+    // while they are in cache: no serial pass over n x n_ff values afterwards.
+    const MatmulJob job{&gate, g};
+    std::vector<Range>& ranges = guided_ranges(pool, &job, 1);
+    const int64_t unit = gate.panels ? kPanel : kRows;
+    pool.parallel_for((int64_t)ranges.size(), [&](int64_t t) {
+        const Range& r = ranges[(size_t)t];
+        matmul_blocks(gate, x, n, g, r.b0, r.b1);
+        matmul_blocks(up, x, n, u, r.b0, r.b1);
+        const int64_t r0 = r.b0 * unit, r1 = std::min(gate.rows, r.b1 * unit);
+        for (int64_t i = 0; i < n; ++i) silu_mul(g + i * gate.rows + r0, u + i * gate.rows + r0, r1 - r0);
     });
 }
 

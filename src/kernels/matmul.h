@@ -55,6 +55,11 @@ struct MatmulJob {
 };
 void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n);
 
+// g = silu(gate * x) * (up * x), the SwiGLU input of the down projection, in one parallel
+// region: each thread finishes the rows it computed (u receives up * x).
+void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& up, const float* x, int64_t n,
+                   float* g, float* u);
+
 // Single-threaded reference used by tests: decodes each element and accumulates in double.
 void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y);
 

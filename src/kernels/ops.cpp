@@ -2,26 +2,36 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
-
-#include "kernels/thread_pool.h"
 
 #include "kernels/simd.h"
+#include "kernels/vec_exp.h"
 
 namespace hsd {
 
-
 void rmsnorm(const float* x, const float* w, int64_t d, float eps, float* out) {
     double ss = 0;
-    for (int64_t i = 0; i < d; ++i) ss += (double)x[i] * x[i];
+    int64_t i0 = 0;
+#if defined(__AVX512F__)
+    // Sum of squares in 16 double lanes (a fixed order: the result depends only on x).
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (; i0 + 16 <= d; i0 += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i0);
+        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        a0 = _mm512_fmadd_pd(lo, lo, a0);
+        a1 = _mm512_fmadd_pd(hi, hi, a1);
+    }
+    ss = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+#endif
+    for (int64_t i = i0; i < d; ++i) ss += (double)x[i] * x[i];
     const float scale = (float)(1.0 / std::sqrt(ss / (double)d + (double)eps));
     for (int64_t i = 0; i < d; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void rope(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base) {
-    for (int i = 0; i < rope_dim / 2; ++i) {
-        const double theta = (double)pos * std::pow((double)base, -2.0 * i / rope_dim);
-        const float c = (float)std::cos(theta), s = (float)std::sin(theta);
+namespace {
+inline void rotate_pairs(float* x, int n_heads, int head_dim, int half, const float* cs) {
+    for (int i = 0; i < half; ++i) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         for (int h = 0; h < n_heads; ++h) {
             float* p = x + (int64_t)h * head_dim + 2 * i;
             const float a = p[0], b = p[1];
@@ -31,11 +41,91 @@ void rope(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float 
     }
 }
 
+// cos/sin of pos * base^(-2i/rope_dim), computed in double and rounded once, for i < rope_dim/2.
+void rope_angles(int64_t pos, int rope_dim, float base, float* cs) {
+    for (int i = 0; i < rope_dim / 2; ++i) {
+        const double theta = (double)pos * std::pow((double)base, -2.0 * i / rope_dim);
+        cs[2 * i] = (float)std::cos(theta);
+        cs[2 * i + 1] = (float)std::sin(theta);
+    }
+}
+}  // namespace
+
+void rope(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base) {
+    std::vector<float> cs((size_t)rope_dim);
+    rope_angles(pos, rope_dim, base, cs.data());
+    rotate_pairs(x, n_heads, head_dim, rope_dim / 2, cs.data());
+}
+
+void RopeTable::apply(float* x, int n_heads, int head_dim, int64_t pos) {
+    const size_t row = (size_t)rope_dim_;  // rope_dim/2 pairs of (cos, sin)
+    const int64_t have = row ? (int64_t)(cs_.size() / row) : 0;
+    if (pos >= have) {
+        const int64_t want = std::max<int64_t>(pos + 1, 2 * have);
+        cs_.resize((size_t)want * row);
+        for (int64_t p = have; p < want; ++p) rope_angles(p, rope_dim_, base_, cs_.data() + (size_t)p * row);
+    }
+    rotate_pairs(x, n_heads, head_dim, rope_dim_ / 2, cs_.data() + (size_t)pos * row);
+}
+
+void exp_approx(const float* x, int64_t n, float* out) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, exp512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, m, exp512(_mm512_maskz_loadu_ps(m, x + i)));
+        i = n;
+    }
+#endif
+    for (; i < n; ++i) out[i] = std::exp(x[i]);
+}
+
 void silu_mul(float* gate, const float* up, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 g = _mm512_loadu_ps(gate + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        _mm512_storeu_ps(gate + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        _mm512_mask_storeu_ps(gate + i, m,
+                              _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i)));
+        i = n;
+    }
+#endif
+    for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void softmax(float* x, int64_t n) {
+    if (n <= 0) return;
+#if defined(__AVX512F__)
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + i));
+    float mx = _mm512_reduce_max_ps(vmax);
+    for (; i < n; ++i) mx = std::max(mx, x[i]);
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+        e = _mm512_maskz_mov_ps(m, e);
+        _mm512_mask_storeu_ps(x + i, m, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    const __m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+#else
     float mx = x[0];
     for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
     double sum = 0;
@@ -45,74 +135,11 @@ void softmax(float* x, int64_t n) {
     }
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+#endif
 }
 
 void add(float* a, const float* b, int64_t n) {
     for (int64_t i = 0; i < n; ++i) a[i] += b[i];
-}
-
-void attention(ThreadPool& pool, const float* q, const float* k_t, int64_t k_stride, const float* v_cache, int64_t n,
-               int64_t p0, int n_head, int n_kv, int hd, float* out) {
-    const int group = n_head / n_kv;
-    const int64_t q_stride = (int64_t)n_head * hd;
-    const int64_t kv_stride = (int64_t)n_kv * hd;
-    const float scale = 1.0f / std::sqrt((float)hd);
-    pool.parallel_for(n * n_head, [&](int64_t task) {
-        const int64_t t = task / n_head;
-        const int h = (int)(task % n_head);
-        const int kvh = h / group;
-        const int64_t len = p0 + t + 1;  // causal: positions [0, p0 + t]
-        static thread_local std::vector<float> scores;
-        scores.resize((size_t)len);
-        float* s = scores.data();
-        const float* qh = q + t * q_stride + (int64_t)h * hd;
-        const float* kt = k_t + (int64_t)kvh * hd * k_stride;
-        float* o = out + t * q_stride + (int64_t)h * hd;
-        const float* vh = v_cache + (int64_t)kvh * hd;
-#if defined(__AVX512F__)
-        // Scores, 16 positions at a time: sum over dimensions in a register (keys are
-        // stored transposed, so each dimension is a contiguous load), no horizontal sums.
-        for (int64_t j = 0; j < len; j += 16) {
-            const __mmask16 m = len - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - j)) - 1);
-            __m512 acc = _mm512_setzero_ps();
-            for (int d = 0; d < hd; ++d)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(qh[d] * scale), _mm512_maskz_loadu_ps(m, kt + d * k_stride + j), acc);
-            _mm512_mask_storeu_ps(s + j, m, acc);
-        }
-        softmax(s, len);
-        // Output: the head's hd values stay in registers (up to 8 x 16) while positions stream by.
-        if (hd <= 128) {
-            __m512 acc[8];
-            const int nv = (hd + 15) / 16;
-            for (int i = 0; i < nv; ++i) acc[i] = _mm512_setzero_ps();
-            const __mmask16 last = (__mmask16)(hd % 16 == 0 ? 0xffff : (1u << (hd % 16)) - 1);
-            for (int64_t j = 0; j < len; ++j) {
-                const __m512 p = _mm512_set1_ps(s[j]);
-                const float* vj = vh + j * kv_stride;
-                for (int i = 0; i < nv; ++i) {
-                    const __mmask16 m = i == nv - 1 ? last : (__mmask16)0xffff;
-                    acc[i] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m, vj + i * 16), acc[i]);
-                }
-            }
-            for (int i = 0; i < nv; ++i) _mm512_mask_storeu_ps(o + i * 16, i == nv - 1 ? last : (__mmask16)0xffff, acc[i]);
-            return;
-        }
-#else
-        std::fill(s, s + len, 0.0f);
-        for (int d = 0; d < hd; ++d) {
-            const float qd = qh[d] * scale;
-            const float* kd = kt + d * k_stride;
-            for (int64_t j = 0; j < len; ++j) s[j] += qd * kd[j];
-        }
-        softmax(s, len);
-#endif
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < len; ++j) {
-            const float* vj = vh + j * kv_stride;
-            const float p = s[j];
-            for (int d = 0; d < hd; ++d) o[d] += p * vj[d];
-        }
-    });
 }
 
 }  // namespace hsd

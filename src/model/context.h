@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/ops.h"
 #include "kvcache/kv_cache.h"
 #include "model/model.h"
 
@@ -51,6 +52,7 @@ private:
     const Model& model_;
     ThreadPool& pool_;
     KVCache cache_;
+    RopeTable rope_;
     std::vector<float> hidden_, xn_, q_, k_, v_, att_, tmp_, gate_, up_, logits_;
 };
 

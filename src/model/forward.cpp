@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
@@ -15,10 +16,10 @@
 namespace hsd {
 
 Context::Context(const Model& model, ThreadPool& pool, int64_t n_ctx)
-    : model_(model), pool_(pool) {
+    : model_(model), pool_(pool), rope_(model.config().rope_dim, model.config().rope_base) {
     const ModelConfig& c = model.config();
     if (n_ctx <= 0) n_ctx = c.n_ctx_train;
-    cache_ = KVCache(c.n_layer, n_ctx, c.kv_dim());
+    cache_ = KVCache(c.n_layer, n_ctx, c.n_head_kv, c.head_dim);
 }
 
 void Context::ensure_scratch(int64_t n) {
@@ -64,22 +65,19 @@ void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
         const MatmulJob qkv[3] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
         matmul_multi(pool_, qkv, 3, xn_.data(), n);
         for (int64_t t = 0; t < n; ++t) {
-            rope(q_.data() + t * qd, c.n_head, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
-            rope(k_.data() + t * kvd, c.n_head_kv, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
+            rope_.apply(q_.data() + t * qd, c.n_head, c.head_dim, pos0 + t);
+            rope_.apply(k_.data() + t * kvd, c.n_head_kv, c.head_dim, pos0 + t);
+            cache_.store(l, pos0 + t, k_.data() + t * kvd, v_.data() + t * kvd);
         }
-        for (int64_t t = 0; t < n; ++t) cache_.store_k(l, pos0 + t, k_.data() + t * kvd, c.head_dim);
-        std::memcpy(cache_.v(l, pos0), v_.data(), (size_t)(n * kvd) * sizeof(float));
         cache_.set_length(l, pos0 + n);
-        attention(pool_, q_.data(), cache_.k_transposed(l), cache_.n_ctx(), cache_.v(l, 0), n, pos0, c.n_head,
-                  c.n_head_kv, c.head_dim, att_.data());
+        attention(pool_, q_.data(), cache_.keys(l), cache_.values(l), cache_.capacity(), n, pos0, c.n_head, c.n_head_kv,
+                  c.head_dim, att_.data());
         matmul(pool_, L.wo, att_.data(), n, tmp_.data());
         add(h, tmp_.data(), n * d);
 
         // Feed-forward block (SwiGLU).
         for (int64_t t = 0; t < n; ++t) rmsnorm(h + t * d, L.ffn_norm.data(), d, c.rms_eps, xn_.data() + t * d);
-        const MatmulJob gate_up[2] = {{&L.gate, gate_.data()}, {&L.up, up_.data()}};
-        matmul_multi(pool_, gate_up, 2, xn_.data(), n);
-        silu_mul(gate_.data(), up_.data(), n * c.n_ff);
+        matmul_swiglu(pool_, L.gate, L.up, xn_.data(), n, gate_.data(), up_.data());
         matmul(pool_, L.down, gate_.data(), n, tmp_.data());
         add(h, tmp_.data(), n * d);
     }

@@ -1,0 +1,20 @@
+#pragma once
+// Causal grouped-query attention over the KV cache layout of kvcache/kv_cache.h.
+#include <cstdint>
+
+namespace hsd {
+
+class ThreadPool;
+
+// n query rows at positions p0..p0+n-1; query t attends to positions [0, p0 + t].
+// q: [n][n_head * hd]. keys / values: one layer of a KVCache (KVCache::keys / values) with
+// `capacity` positions per kv head, already holding the n new rows. out: [n][n_head * hd].
+//
+// Work is split by kv head and blocks of up to 8 query rows sharing it (the tokens of a batch
+// and the heads of a group), so each block streams its head's keys and values once. Every
+// output is computed in the same order whatever the batch holds (scores: over dimensions;
+// weighted sum: over positions), so a batch gives bit-identical rows to single queries.
+void attention(ThreadPool& pool, const float* q, const float* keys, const float* values, int64_t capacity, int64_t n,
+               int64_t p0, int n_head, int n_kv, int hd, float* out);
+
+}  // namespace hsd
