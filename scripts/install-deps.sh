@@ -8,6 +8,8 @@ PACKAGES=(
   nlohmann-json3-dev              # JSON (CLI --json, reference outputs, bench results)
   libcli11-dev                    # command-line parsing
   libopenblas-dev                 # sgemm for large prefill batches
+  zlib1g-dev                      # reading gzip prompt sets (HumanEval.jsonl.gz)
+  gnuplot-nox                     # benchmark plots (PNG)
   libsentencepiece-dev            # reference tokenizer the tests compare against
 )
 SUDO=""

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "kernels/ops.h"
 
 namespace hsd {
 
@@ -34,6 +35,19 @@ void Sampler::probabilities(const float* logits, std::vector<float>& probs) cons
     probs.assign((size_t)n_vocab_, 0.0f);
     if (params_.greedy()) {
         probs[(size_t)argmax(logits, n_vocab_)] = 1.0f;
+        return;
+    }
+    if (params_.top_k == 0 && params_.top_p >= 1.0f && params_.min_p <= 0.0f) {
+        // No truncation (pure temperature sampling, the usual speculative setting): a plain
+        // softmax, no sort of the vocabulary.
+        const float mx = *std::max_element(logits, logits + n_vocab_);
+        const float inv_t = 1.0f / params_.temperature;
+        for (int i = 0; i < n_vocab_; ++i) probs[(size_t)i] = (logits[i] - mx) * inv_t;
+        exp_approx(probs.data(), n_vocab_, probs.data());
+        double z = 0;
+        for (float v : probs) z += v;
+        const float inv_z = (float)(1.0 / z);
+        for (float& v : probs) v *= inv_z;
         return;
     }
     // Candidates sorted by logit (descending; ties by id so results never depend on sort internals).
