@@ -29,66 +29,16 @@
 #include "model/context.h"
 #include "model/model.h"
 #include "speculative/hierarchy.h"
+#include "speculative/level_spec.h"
 #include "speculative/ngram_drafter.h"
+#include "spec_support.h"
 #include "test_support.h"
 
 using namespace hsd;
 using json = nlohmann::json;
+using namespace hsd::test;
 
 namespace {
-
-bool sanitizer_build() {
-    const char* e = std::getenv("HSD_SANITIZER_BUILD");
-    return e && std::string(e) == "1";
-}
-
-ThreadPool& pool() {
-    static ThreadPool p(2);
-    return p;
-}
-
-const Model& shared_model(const std::string& name) {
-    static std::map<std::string, std::unique_ptr<Model>> models;
-    auto& m = models[name];
-    if (!m) m = Model::load(test::shared_path("models/" + name + ".gguf"));
-    return *m;
-}
-
-std::vector<std::vector<TokenId>> reference_prompts() {
-    std::ifstream in(test::shared_path("models/reference.json"));
-    const json ref = json::parse(in);
-    std::vector<std::vector<TokenId>> out;
-    for (const json& p : ref.at("prompts")) out.push_back(p.at("tokens").get<std::vector<TokenId>>());
-    return out;
-}
-
-SamplingParams greedy_params() {
-    SamplingParams s;
-    s.temperature = 0.0f;
-    return s;
-}
-
-// A hierarchy written as "m0:3,m1:6" (shared model names) with "ngram<N>:<T>" as bottom level.
-std::vector<LevelSpec> parse_levels(const std::string& spec) {
-    std::vector<LevelSpec> out;
-    size_t start = 0;
-    while (start < spec.size()) {
-        size_t end = spec.find(',', start);
-        if (end == std::string::npos) end = spec.size();
-        const std::string item = spec.substr(start, end - start);
-        const size_t colon = item.find(':');
-        const std::string name = item.substr(0, colon);
-        LevelSpec s;
-        s.threshold = std::stoi(item.substr(colon + 1));
-        if (name.rfind("ngram", 0) == 0)
-            s.ngram_n = std::stoi(name.substr(5));
-        else
-            s.model = &shared_model("hsd-" + name);
-        out.push_back(s);
-        start = end + 1;
-    }
-    return out;
-}
 
 // ---------------------------------------------------------------------------------------
 // Greedy exactness on the shared models.
@@ -98,27 +48,32 @@ struct GreedyConfig {
     int n_tokens;  // tokens generated (before the sanitizer reduction)
 };
 
-// Each reference prompt runs the target autoregressively once, then every configuration.
-// Measured in the -O3 build on 2 cores shared with other jobs (load ~5): the full grid at 512
-// tokens (11 configurations x 16 prompts) took 6-10 minutes, too slow for CI. So 512 tokens
-// run on every prompt for a classic drafter and the n-gram drafter (both faster than the
-// target alone), and for the deepest model hierarchy on prompts 0..3 (128 tokens on the
-// others); the other configurations run 96 tokens, the 4-level one 64 (timings are printed per
-// configuration). Under the sanitizer build (HSD_SANITIZER_BUILD=1, ~30x slower: ~100 s per
-// prompt at 64 tokens) only prompts 0 and 2 run, with 48 tokens for every configuration.
+// Each reference prompt runs the target autoregressively once (512 tokens), then every
+// configuration, each to 512 tokens (or the target's EOS): single drafters, the n-gram
+// drafter, hierarchies of depth 2 and 3 with different thresholds, early exits of the target
+// (self-speculation, HiSpec's exit-verifies-exit, exits mixed with independent models).
+// About 10-20 s per prompt in the -O3 build on 2 cores (timings are printed per
+// configuration). Under the sanitizer build (HSD_SANITIZER_BUILD=1, ~30x slower) only
+// prompts 0 and 2 run, with 48 tokens for every configuration.
 const std::vector<GreedyConfig>& greedy_configs() {
     static const std::vector<GreedyConfig> c = {
         {"m0:5", 512},
+        {"m1:5", 512},
+        {"m2:5", 512},
+        {"m0:1", 512},
         {"ngram3:5", 512},
-        {"m0:3,m1:6,m2:12", 512},  // 128 tokens on prompts >= 4
-        {"ngram3:3,m0:4,m1:8", 96},
-        {"m1:5", 96},
-        {"m2:5", 96},
-        {"m0:3,m1:6", 96},
-        {"m0:2,m2:8", 96},
-        {"m1:4,m2:8", 96},
-        {"m0:1", 96},
-        {"ngram2:4,m0:3,m1:6,m2:12", 64},
+        {"m0:3,m1:6", 512},
+        {"m0:2,m2:8", 512},
+        {"m1:4,m2:8", 512},
+        {"m0:3,m1:6,m2:12", 512},
+        {"ngram3:3,m0:4,m1:8", 512},
+        {"ngram2:4,m0:3,m1:6,m2:12", 512},
+        {"@4:4", 512},
+        {"@2:2,@4:4", 512},
+        {"@4:3,@8:6", 512},
+        {"ngram3:3,@4:4,@12:8", 512},
+        {"@4:3,m2:8", 512},
+        {"m0:3,@8:6", 512},
     };
     return c;
 }
@@ -145,7 +100,6 @@ TEST_P(GreedyExact, MatchesAutoregressiveTarget) {
 
     for (const GreedyConfig& c : greedy_configs()) {
         int n = sanitizer_build() ? 48 : c.n_tokens;
-        if (c.levels == "m0:3,m1:6,m2:12" && prompt_index >= 4) n = std::min(n, 128);
         std::vector<TokenId> want(ar.tokens.begin(), ar.tokens.begin() + std::min<size_t>(ar.tokens.size(), (size_t)n));
         const std::string want_reason = (int)ar.tokens.size() >= n ? "length" : ar.stop_reason;
         Hierarchy h(target, parse_levels(c.levels), pool());
@@ -299,238 +253,11 @@ TEST(Speculative, NgramLookup) {
 // ---------------------------------------------------------------------------------------
 // Tiny random models written as GGUF files.
 
-struct Writer {
-    std::vector<uint8_t> b;
-    template <typename T>
-    void put(T v) {
-        const auto* p = reinterpret_cast<const uint8_t*>(&v);
-        b.insert(b.end(), p, p + sizeof(T));
-    }
-    void str(const std::string& s) {
-        put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
-    }
-};
-
-enum : uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kStr = 8, kArr = 9 };
-
-struct TinySpec {
-    uint64_t seed = 1;
-    std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", "a", "b", "c", "d", "e"};
-    int n_layer = 1, n_embd = 8, n_head = 2, n_ff = 16;
-    float scale = 0.7f;  // weight standard deviation (logits spread over a few units)
-};
-
-// Writes a llama GGUF with random F32 weights; returns its path (removed by TempModels).
-void write_tiny_model(const std::string& path, const TinySpec& t) {
-    const int V = (int)t.pieces.size(), d = t.n_embd, ff = t.n_ff;
-    Writer kv;
-    uint64_t n_kv = 0;
-    auto key = [&](const std::string& k, uint32_t type) {
-        kv.str(k);
-        kv.put<uint32_t>(type);
-        ++n_kv;
-    };
-    auto u32 = [&](const std::string& k, uint32_t v) { key(k, kU32); kv.put<uint32_t>(v); };
-    key("general.architecture", kStr); kv.str("llama");
-    u32("llama.context_length", 64);
-    u32("llama.embedding_length", (uint32_t)d);
-    u32("llama.block_count", (uint32_t)t.n_layer);
-    u32("llama.feed_forward_length", (uint32_t)ff);
-    u32("llama.attention.head_count", (uint32_t)t.n_head);
-    u32("llama.attention.head_count_kv", (uint32_t)t.n_head);
-    key("llama.rope.freq_base", kF32); kv.put<float>(10000.0f);
-    key("llama.attention.layer_norm_rms_epsilon", kF32); kv.put<float>(1e-5f);
-    key("tokenizer.ggml.model", kStr); kv.str("llama");
-    key("tokenizer.ggml.tokens", kArr); kv.put<uint32_t>(kStr); kv.put<uint64_t>((uint64_t)V);
-    for (const std::string& p : t.pieces) kv.str(p);
-    key("tokenizer.ggml.scores", kArr); kv.put<uint32_t>(kF32); kv.put<uint64_t>((uint64_t)V);
-    for (int i = 0; i < V; ++i) kv.put<float>(-(float)i);
-    key("tokenizer.ggml.token_type", kArr); kv.put<uint32_t>(kI32); kv.put<uint64_t>((uint64_t)V);
-    for (int i = 0; i < V; ++i) kv.put<int32_t>(i == 0 ? 2 : i < 3 ? 3 : 1);
-    u32("tokenizer.ggml.bos_token_id", 1);
-    u32("tokenizer.ggml.eos_token_id", 2);
-    u32("tokenizer.ggml.unknown_token_id", 0);
-
-    struct Tensor { std::string name; std::vector<uint64_t> dims; std::vector<float> data; };
-    std::mt19937_64 rng(t.seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<Tensor> tensors;
-    auto matrix = [&](const std::string& name, int cols, int rows, float s) {
-        Tensor x{name, {(uint64_t)cols, (uint64_t)rows}, std::vector<float>((size_t)cols * (size_t)rows)};
-        for (float& v : x.data) v = s * normal(rng);
-        tensors.push_back(std::move(x));
-    };
-    auto norm = [&](const std::string& name) {
-        Tensor x{name, {(uint64_t)d}, std::vector<float>((size_t)d)};
-        for (float& v : x.data) v = 1.0f + 0.1f * normal(rng);
-        tensors.push_back(std::move(x));
-    };
-    matrix("token_embd.weight", d, V, 1.0f);
-    norm("output_norm.weight");
-    matrix("output.weight", d, V, t.scale);
-    for (int l = 0; l < t.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        norm(p + "attn_norm.weight");
-        matrix(p + "attn_q.weight", d, d, t.scale);
-        matrix(p + "attn_k.weight", d, d, t.scale);
-        matrix(p + "attn_v.weight", d, d, t.scale);
-        matrix(p + "attn_output.weight", d, d, t.scale);
-        norm(p + "ffn_norm.weight");
-        matrix(p + "ffn_gate.weight", d, ff, t.scale);
-        matrix(p + "ffn_up.weight", d, ff, t.scale);
-        matrix(p + "ffn_down.weight", ff, d, t.scale);
-    }
-
-    auto align = [](uint64_t x) { return (x + 31) / 32 * 32; };
-    Writer f;
-    f.put<uint32_t>(0x46554747);
-    f.put<uint32_t>(3);
-    f.put<uint64_t>(tensors.size());
-    f.put<uint64_t>(n_kv);
-    f.b.insert(f.b.end(), kv.b.begin(), kv.b.end());
-    uint64_t off = 0;
-    std::vector<uint64_t> offsets;
-    for (const Tensor& x : tensors) {
-        off = align(off);
-        offsets.push_back(off);
-        f.str(x.name);
-        f.put<uint32_t>((uint32_t)x.dims.size());
-        for (uint64_t dim : x.dims) f.put<uint64_t>(dim);
-        f.put<uint32_t>(0);  // F32
-        f.put<uint64_t>(off);
-        off += x.data.size() * sizeof(float);
-    }
-    const size_t data_start = align(f.b.size());
-    for (size_t k = 0; k < tensors.size(); ++k) {
-        f.b.resize(data_start + offsets[k], 0);
-        const auto* p = reinterpret_cast<const uint8_t*>(tensors[k].data.data());
-        f.b.insert(f.b.end(), p, p + tensors[k].data.size() * sizeof(float));
-    }
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(f.b.data()), (std::streamsize)f.b.size());
-    ASSERT_TRUE(out.good()) << path;
-}
-
-// Temporary model files, removed at the end of the test.
-struct TempModels {
-    std::vector<std::string> paths;
-    std::vector<std::unique_ptr<Model>> models;
-    const Model& add(const std::string& name, const TinySpec& spec) {
-        const std::string path = (std::filesystem::temp_directory_path() /
-                                  ("hsd_spec_" + std::to_string(::getpid()) + "_" + name + ".gguf"))
-                                     .string();
-        write_tiny_model(path, spec);
-        paths.push_back(path);
-        models.push_back(Model::load(path));
-        return *models.back();
-    }
-    ~TempModels() {
-        models.clear();
-        for (const std::string& p : paths) std::filesystem::remove(p);
-    }
-};
-
-ThreadPool& tiny_pool() {
-    static ThreadPool p(1);
-    return p;
-}
-
-SamplingParams pure_sampling(uint64_t seed) {
-    SamplingParams s;
-    s.temperature = 1.0f;
-    s.top_k = 0;
-    s.top_p = 1.0f;
-    s.min_p = 0.0f;
-    s.seed = seed;
-    return s;
-}
-
-// Q(a, x): regularized upper incomplete gamma (Numerical Recipes' series / continued fraction).
-double gamma_q(double a, double x) {
-    if (x <= 0) return 1.0;
-    const double gln = std::lgamma(a);
-    if (x < a + 1) {
-        double ap = a, sum = 1.0 / a, del = sum;
-        for (int n = 0; n < 1000; ++n) {
-            ap += 1;
-            del *= x / ap;
-            sum += del;
-            if (std::abs(del) < std::abs(sum) * 1e-15) break;
-        }
-        return 1.0 - sum * std::exp(-x + a * std::log(x) - gln);
-    }
-    double b = x + 1 - a, c = 1.0 / 1e-300, dd = 1.0 / b, h = dd;
-    for (int i = 1; i < 1000; ++i) {
-        const double an = -i * (i - a);
-        b += 2;
-        dd = an * dd + b;
-        if (std::abs(dd) < 1e-300) dd = 1e-300;
-        c = b + an / c;
-        if (std::abs(c) < 1e-300) c = 1e-300;
-        dd = 1.0 / dd;
-        const double del = dd * c;
-        h *= del;
-        if (std::abs(del - 1.0) < 1e-15) break;
-    }
-    return std::exp(-x + a * std::log(x) - gln) * h;
-}
-
 TEST(ChiSquare, GammaQ) {
     // Chi-square survival function: df 1 at 3.841 -> 0.05; df 10 at 18.307 -> 0.05; df 4 at 2 -> 0.7358.
     EXPECT_NEAR(gamma_q(0.5, 3.841459 / 2), 0.05, 1e-5);
     EXPECT_NEAR(gamma_q(5.0, 18.307038 / 2), 0.05, 1e-5);
     EXPECT_NEAR(gamma_q(2.0, 1.0), 0.7357589, 1e-6);
-}
-
-// Exact joint distribution of the first n_tok tokens of the target (temperature 1).
-std::vector<double> exact_joint(const Model& target, const std::vector<TokenId>& prompt, int n_tok) {
-    const int V = target.config().n_vocab;
-    Context ctx(target, tiny_pool(), 0);
-    Sampler s(pure_sampling(0), V);
-    std::vector<double> joint;
-    std::vector<float> probs;
-    std::function<void(std::vector<TokenId>&, double)> rec = [&](std::vector<TokenId>& seq, double mass) {
-        if ((int)(seq.size() - prompt.size()) == n_tok) {
-            joint.push_back(mass);
-            return;
-        }
-        ctx.truncate(0);
-        s.probabilities(ctx.eval(seq, false), probs);
-        const std::vector<float> p = probs;
-        for (int x = 0; x < V; ++x) {
-            seq.push_back(x);
-            rec(seq, mass * p[(size_t)x]);
-            seq.pop_back();
-        }
-    };
-    std::vector<TokenId> seq = prompt;
-    rec(seq, 1.0);
-    return joint;  // index = x1 * V^(n-1) + ... + x_n
-}
-
-// p-value of Pearson's chi-square test of the counts against the expected probabilities
-// (cells with expected count < 5 pooled).
-double chi_square_p(const std::vector<int64_t>& counts, const std::vector<double>& probs, int64_t n, int* df_out) {
-    double stat = 0, pooled_e = 0;
-    int64_t pooled_o = 0;
-    int cells = 0;
-    for (size_t i = 0; i < counts.size(); ++i) {
-        const double e = probs[i] * (double)n;
-        if (e < 5) {
-            pooled_e += e;
-            pooled_o += counts[i];
-            continue;
-        }
-        stat += ((double)counts[i] - e) * ((double)counts[i] - e) / e;
-        ++cells;
-    }
-    if (pooled_e > 0) {
-        stat += ((double)pooled_o - pooled_e) * ((double)pooled_o - pooled_e) / pooled_e;
-        ++cells;
-    }
-    *df_out = cells - 1;
-    return gamma_q((cells - 1) / 2.0, stat / 2.0);
 }
 
 struct TinyFamily {
@@ -554,44 +281,6 @@ struct TinyFamily {
         d0 = &files.add("d0", b);
     }
 };
-
-// Runs n_runs seeded generations of n_predict tokens and tests the joint distribution of
-// the first n_tok tokens against the target's exact one. Returns the p-value.
-double sampled_distribution_p(const Model& target, const std::vector<LevelSpec>& levels, VerifyRule rule,
-                              int n_runs, int n_tok, int n_predict, std::vector<LevelStats>* stats_out = nullptr) {
-    const std::vector<TokenId> prompt = {1, 3, 4};
-    const int V = target.config().n_vocab;
-    const std::vector<double> exact = exact_joint(target, prompt, n_tok);
-    std::vector<int64_t> counts(exact.size(), 0);
-    Hierarchy h(target, levels, tiny_pool(), 0, rule);
-    std::vector<LevelStats> total;
-    for (int r = 0; r < n_runs; ++r) {
-        Sampler s(pure_sampling(1000003ULL * (uint64_t)r + 17), V);
-        const SpeculativeResult res = generate_speculative(h, s, prompt, n_predict, true);
-        if ((int)res.tokens.size() < n_tok) {
-            ADD_FAILURE() << "run " << r << " produced " << res.tokens.size() << " tokens";
-            return 0;
-        }
-        size_t cell = 0;
-        for (int k = 0; k < n_tok; ++k) cell = cell * (size_t)V + (size_t)res.tokens[(size_t)k];
-        ++counts[cell];
-        if (total.empty()) total = res.levels;
-        else
-            for (size_t i = 0; i < total.size(); ++i) {
-                total[i].draft_n += res.levels[i].draft_n;
-                total[i].draft_n_accepted += res.levels[i].draft_n_accepted;
-            }
-    }
-    if (stats_out) *stats_out = total;
-    int df = 0;
-    const double p = chi_square_p(counts, exact, n_runs, &df);
-    std::printf("    chi-square over %d runs, %d df: p = %.3g\n", n_runs, df, p);
-    return p;
-}
-
-constexpr double kAlpha = 1e-4;  // p below this fails the distribution test
-
-int sampling_runs() { return sanitizer_build() ? 20000 : 40000; }
 
 TEST(SpeculativeSampling, ClassicMatchesTargetDistribution) {
     TinyFamily f;

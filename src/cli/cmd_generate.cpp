@@ -20,6 +20,8 @@
 #include "model/context.h"
 #include "model/model.h"
 #include "speculative/hierarchy.h"
+#include "speculative/hispec.h"
+#include "speculative/level_spec.h"
 #include "tokenizer/utf8_stream.h"
 
 namespace hsd::cli {
@@ -37,53 +39,32 @@ struct GenerateOptions {
     // speculative decoding
     std::string draft, hierarchy;
     int draft_max = 5, draft_ngram = 0;
+    bool hispec = false, self_spec = false;
+    HiSpecOptions hs;
     bool compare_ar = false;
 
-    bool speculative() const { return !draft.empty() || !hierarchy.empty() || draft_ngram > 0; }
-};
-
-struct HierarchyEntry {
-    std::string path;
-    int threshold = 0;
-};
-
-// "a.gguf:3,b.gguf:6" -> [(a.gguf, 3), (b.gguf, 6)] (the threshold follows the last ':').
-std::vector<HierarchyEntry> parse_hierarchy(const std::string& spec) {
-    std::vector<HierarchyEntry> out;
-    size_t start = 0;
-    while (start <= spec.size()) {
-        size_t end = spec.find(',', start);
-        if (end == std::string::npos) end = spec.size();
-        const std::string item = spec.substr(start, end - start);
-        const size_t colon = item.rfind(':');
-        HierarchyEntry e;
-        if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
-            fail(fmt::format("--hierarchy: '{}' is not MODEL.gguf:THRESHOLD (e.g. --hierarchy a.gguf:3,b.gguf:6)", item));
-        e.path = item.substr(0, colon);
-        const std::string num = item.substr(colon + 1);
-        size_t used = 0;
-        try {
-            e.threshold = std::stoi(num, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != num.size() || e.threshold < 1)
-            fail(fmt::format("--hierarchy: threshold '{}' of '{}' must be an integer >= 1", num, e.path));
-        out.push_back(e);
-        start = end + 1;
+    bool speculative() const {
+        return !draft.empty() || !hierarchy.empty() || draft_ngram > 0 || hispec || self_spec;
     }
-    return out;
-}
+};
 
 nlohmann::json level_json(const LevelStats& s, bool is_target) {
     nlohmann::json j = {{"name", s.name}, {"n_forward", s.n_forward}, {"seconds", s.seconds}};
-    if (is_target) return j;
+    if (is_target) {
+        j["depth"] = s.depth;
+        j["layer_evals"] = s.layer_evals;
+        return j;
+    }
     j["threshold"] = s.threshold;
     j["draft_n"] = s.draft_n;
     j["draft_n_accepted"] = s.draft_n_accepted;
     j["n_drafts"] = s.n_drafts;
     j["acceptance_rate"] = s.acceptance_rate();
     j["mean_accepted_length"] = s.mean_accepted_length();
+    if (s.depth > 0) {
+        j["depth"] = s.depth;
+        j["layer_evals"] = s.layer_evals;
+    }
     return j;
 }
 
@@ -101,9 +82,11 @@ void run_generate(GenerateOptions o) {
         o.prompt = read_file(o.prompt_file);
     }
     if (o.n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", o.n_predict));
-    if (!o.draft.empty() && !o.hierarchy.empty()) fail("give either --draft or --hierarchy, not both");
+    const int modes = !o.draft.empty() + !o.hierarchy.empty() + o.hispec + o.self_spec;
+    if (modes > 1) fail("give only one of --draft, --hierarchy, --hispec and --self-spec");
     if (o.draft_max < 1) fail(fmt::format("--draft-max must be >= 1, got {}", o.draft_max));
     if (o.draft_ngram < 0) fail(fmt::format("--draft-ngram must be >= 0 (0 = off), got {}", o.draft_ngram));
+    if (o.hs.draft_n < 0) fail(fmt::format("--draft-n must be >= 1, got {}", o.hs.draft_n));
     if (o.compare_ar && !o.speculative())
         fail("--compare-ar needs a speculative mode (--draft, --hierarchy or --draft-ngram)");
     o.sampling.seed = o.seed >= 0 ? (uint64_t)o.seed
@@ -117,17 +100,28 @@ void run_generate(GenerateOptions o) {
     ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
     const Tokenizer& tok = model->tokenizer();
 
-    // Speculative levels, smallest first: optional n-gram drafter, then the draft model(s).
-    std::vector<std::unique_ptr<Model>> drafts;
-    std::vector<LevelSpec> specs;
-    if (o.draft_ngram > 0) specs.push_back(LevelSpec{nullptr, o.draft_max, o.draft_ngram});
-    std::vector<HierarchyEntry> entries;
-    if (!o.draft.empty()) entries.push_back({o.draft, o.draft_max});
-    if (!o.hierarchy.empty()) entries = parse_hierarchy(o.hierarchy);
-    for (const HierarchyEntry& e : entries) {
-        drafts.push_back(Model::load(e.path));
-        specs.push_back(LevelSpec{drafts.back().get(), e.threshold, 0});
+    // Speculative levels, smallest first: optional n-gram drafter, then the draft levels.
+    std::vector<LevelRequest> requests;
+    if (o.draft_ngram > 0) {
+        LevelRequest r;
+        r.kind = LevelRequest::Kind::Ngram;
+        r.ngram_n = o.draft_ngram;
+        r.threshold = o.draft_max;
+        requests.push_back(r);
     }
+    std::vector<LevelRequest> more;
+    if (!o.draft.empty()) {
+        LevelRequest r;
+        r.path = o.draft;
+        r.threshold = o.draft_max;
+        more.push_back(r);
+    }
+    if (!o.hierarchy.empty()) more = parse_level_list(o.hierarchy);
+    if (o.hispec) more = hispec_levels(*model, o.hs);
+    if (o.self_spec) more = self_spec_levels(*model, o.hs);
+    requests.insert(requests.end(), more.begin(), more.end());
+    ModelCache models;
+    const std::vector<LevelSpec> specs = resolve_levels(requests, models);
     std::unique_ptr<Hierarchy> hierarchy;
     if (!specs.empty()) hierarchy = std::make_unique<Hierarchy>(*model, specs, pool, o.n_ctx);
     std::unique_ptr<Context> ctx;
@@ -183,7 +177,12 @@ void run_generate(GenerateOptions o) {
             nlohmann::json levels = nlohmann::json::array();
             for (size_t i = 0; i < r.levels.size(); ++i)
                 levels.push_back(level_json(r.levels[i], i + 1 == r.levels.size()));
-            j["speculative"] = {{"levels", levels}};
+            int64_t evals = 0;
+            for (const LevelStats& s : r.levels) evals += s.layer_evals;
+            j["speculative"] = {{"levels", levels},
+                                {"hierarchy", format_level_list(requests)},
+                                {"layer_evals", evals},
+                                {"layer_evals_per_token", r.tokens.empty() ? 0.0 : (double)evals / (double)r.tokens.size()}};
         }
         if (o.compare_ar)
             j["compare_ar"] = {{"tokens", ar.tokens},
@@ -203,11 +202,16 @@ void run_generate(GenerateOptions o) {
                r.prompt_seconds * 1e3, r.prompt_tokens_per_second());
     fmt::print(stderr, "generation: {:5} tokens in {:8.2f} ms = {:8.2f} tokens/s ({}, {} threads)\n", r.tokens.size(),
                r.generation_seconds * 1e3, r.generation_tokens_per_second(), r.stop_reason, pool.size());
+    int64_t layer_evals = 0;
+    for (const LevelStats& s : r.levels) layer_evals += s.layer_evals;
     for (size_t i = 0; i < r.levels.size(); ++i) {
         const LevelStats& s = r.levels[i];
         if (i + 1 == r.levels.size()) {
             fmt::print(stderr, "target  {:<36} {:>57} n_forward {:5}  seconds {:7.3f}\n", s.name, "", s.n_forward,
                        s.seconds);
+            if (layer_evals > 0 && !r.tokens.empty())
+                fmt::print(stderr, "layer evaluations: {} ({:.2f} per generated token; the target alone needs {})\n",
+                           layer_evals, (double)layer_evals / (double)r.tokens.size(), c.n_layer);
             break;
         }
         fmt::print(stderr,
@@ -245,11 +249,27 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--draft-max", o.draft_max, "Tokens drafted per step by --draft and --draft-ngram")
         ->capture_default_str();
     cmd->add_option("--hierarchy", o.hierarchy,
-                    "Hierarchical speculative decoding: draft models smallest first with their thresholds, "
-                    "e.g. a.gguf:3,b.gguf:6,c.gguf:12");
+                    "Hierarchical speculative decoding: levels smallest first with their thresholds, e.g. "
+                    "a.gguf:3,b.gguf:6,c.gguf:12; a level is a model file, ngramN (prompt lookup) or @K (the "
+                    "target's early exit after layer K)");
     cmd->add_option("--draft-ngram", o.draft_ngram,
                     "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
                     "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
+        ->capture_default_str();
+    cmd->add_flag("--hispec", o.hispec,
+                  "HiSpec on an early-exit target: exit --exit-draft drafts --draft-n tokens, exit --exit-verify "
+                  "verifies them until --window are tentatively accepted, then the full model validates");
+    cmd->add_flag("--self-spec", o.self_spec,
+                  "Early-exit self-speculation (LayerSkip): exit --exit-draft drafts --draft-n tokens per step");
+    cmd->add_option("--exit-draft", o.hs.exit_draft, "Draft exit layer (0 = the exit nearest 1/8 of the depth)")
+        ->capture_default_str();
+    cmd->add_option("--exit-verify", o.hs.exit_verify,
+                    "Intermediate verifier exit layer (0 = the exit nearest 1/4 of the depth)")
+        ->capture_default_str();
+    cmd->add_option("--draft-n", o.hs.draft_n, "Tokens drafted per call by the draft exit (0 = 2 for --hispec, 4 for "
+                                               "--self-spec)")
+        ->capture_default_str();
+    cmd->add_option("--window", o.hs.window, "HiSpec: tentatively accepted tokens before the full model validates")
         ->capture_default_str();
     cmd->add_flag("--compare-ar", o.compare_ar,
                   "Also run plain autoregressive decoding with the same settings and report the speedup");

@@ -34,13 +34,15 @@ struct DraftBatch {
 // Counters of one level for one generation. "draft" counters describe this level as a
 // proposer (verified by the level above); n_forward / seconds describe its own work.
 struct LevelStats {
-    std::string name;          // model file, "ngram(N)"
+    std::string name;          // model file, "file@k" (early exit after k layers), "ngram(N)"
+    int depth = 0;             // layers a model level runs (0 for the n-gram drafter)
     int threshold = 0;         // T_i: tokens returned per call (bottom: tokens drafted per call); 0 for the target
-    int64_t n_forward = 0;     // forward passes (Context::eval calls) during generation, prefill excluded
+    int64_t n_forward = 0;     // forward passes (batches of new positions run) during generation, prefill excluded
     int64_t draft_n = 0;       // tokens proposed to the level above
     int64_t draft_n_accepted = 0;  // of those, accepted by the level above
     int64_t n_drafts = 0;      // non-empty batches the level above verified
     double seconds = 0;        // time in this level's own work (forward passes, sampling, lookup, verification)
+    int64_t layer_evals = 0;   // token x layer evaluations this level ran (early exits: only the layers it added)
 
     double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
     // Tokens the level above emitted per verification of one of our batches: accepted drafts

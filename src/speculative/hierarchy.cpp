@@ -32,11 +32,32 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     n_vocab_ = target.config().n_vocab;
     const Model* above = &target;
     // Check from the top down so a message names the pair that actually meets.
+    int deeper_exit = target.config().n_layer + 1;
     for (size_t i = levels.size(); i-- > 0;) {
         const LevelSpec& s = levels[i];
         if (s.threshold < 1)
             fail(fmt::format("speculative level {} ({}) has threshold {}; thresholds must be >= 1", i,
-                             s.model ? s.model->path() : "ngram", s.threshold));
+                             s.exit_layer > 0 ? fmt::format("@{}", s.exit_layer) : s.model ? s.model->path() : "ngram",
+                             s.threshold));
+        if (s.exit_layer > 0) {
+            const ModelConfig& c = target.config();
+            if (!target.is_exit_layer(s.exit_layer)) {
+                std::string exits;
+                for (int e : c.exit_layers) exits += fmt::format("{}{}", exits.empty() ? "" : ", ", e);
+                fail(fmt::format("@{}: '{}' has no early exit after layer {} ({})", s.exit_layer, target.path(),
+                                 s.exit_layer,
+                                 exits.empty() ? "it lists no hsd.early_exit.layers"
+                                               : "its early exits are after layers " + exits));
+            }
+            if (s.exit_layer >= c.n_layer)
+                fail(fmt::format("@{}: an early exit must stop before the last layer ({} has {})", s.exit_layer,
+                                 target.path(), c.n_layer));
+            if (s.exit_layer >= deeper_exit)
+                fail(fmt::format("early exits of the target must be listed shallowest first: @{} is below @{}",
+                                 s.exit_layer, deeper_exit));
+            deeper_exit = s.exit_layer;
+            continue;
+        }
         if (!s.model) {
             if (i != 0) fail("the n-gram drafter can only be the bottom level of a hierarchy");
             continue;
@@ -47,15 +68,20 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
                              s.model->config().n_ctx_train, n_ctx_));
         above = s.model;
     }
+    // The target and its early exits share one staged context (one KV cache, resumed hidden
+    // states); independent draft models each get their own.
+    target_state_ = std::make_shared<StagedContext>(target, pool, n_ctx_);
     for (const LevelSpec& s : levels) {
-        if (s.model)
+        if (s.exit_layer > 0)
+            levels_.push_back(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
+        else if (s.model)
             levels_.push_back(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_));
         else
             levels_.push_back(std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_));
         levels_.back()->stats().threshold = s.threshold;
         thresholds_.push_back(s.threshold);
     }
-    levels_.push_back(std::make_unique<ModelDrafter>(target, pool, n_ctx_));
+    levels_.push_back(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
     thresholds_.push_back(0);
     batches_.resize(levels_.size());
     for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
@@ -76,7 +102,7 @@ void Hierarchy::truncate(int64_t len) {
 void Hierarchy::reset_stats() {
     for (auto& l : levels_) {
         LevelStats& s = l->stats();
-        s.n_forward = s.draft_n = s.draft_n_accepted = s.n_drafts = 0;
+        s.n_forward = s.draft_n = s.draft_n_accepted = s.n_drafts = s.layer_evals = 0;
         s.seconds = 0;
     }
 }

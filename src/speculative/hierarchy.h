@@ -25,6 +25,7 @@ struct LevelSpec {
     const Model* model = nullptr;  // nullptr: the n-gram drafter (allowed as the bottom level only)
     int threshold = 1;             // T_i >= 1 (bottom level: tokens drafted per call)
     int ngram_n = 3;               // n-gram drafter: longest suffix looked up
+    int exit_layer = 0;            // > 0: the target's early exit after this many layers (model ignored)
 };
 
 // Throws hsd::Error naming both files and the first differing token id and pieces unless the
@@ -50,8 +51,10 @@ public:
     // One top-level HSD call: the target verifies one batch. Commits and returns between 1
     // and max_n (>= 1) new tokens. The caller keeps sequence().size() + max_n - 1 <= n_ctx().
     const std::vector<TokenId>& step(Sampler& sampler, int max_n);
-    // Prompt + committed tokens.
+    // Prompt + committed tokens (during a step: also the tokens levels still hold).
     const std::vector<TokenId>& sequence() const { return seq_; }
+    // The context shared by the target and its early-exit levels.
+    StagedContext& target_state() { return *target_state_; }
     // Cuts the sequence to len tokens and rolls every level back (e.g. after EOS).
     void truncate(int64_t len);
 
@@ -64,6 +67,7 @@ private:
     void run_level(int idx, int max_n);
 
     std::vector<std::unique_ptr<Drafter>> levels_;  // [0..K], target last
+    std::shared_ptr<StagedContext> target_state_;
     std::vector<int> thresholds_;
     std::vector<DraftBatch> batches_;  // per level: the tokens it returns in the current call
     std::vector<TokenId> seq_;

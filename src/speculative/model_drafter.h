@@ -1,17 +1,23 @@
 #pragma once
-// A model level: a Model with its own Context (KV cache). It drafts autoregressively when it
-// is the bottom level, and scores a batch of drafts in one forward pass when it verifies.
+// A model level of the hierarchy: a model, or an early exit of one, viewed at a depth (the
+// first `depth` layers, then the shared final norm and head). It drafts autoregressively
+// when it is the bottom level, and scores a batch of drafts in one forward pass when it
+// verifies.
 //
-// State: the Context holds the first n_processed() tokens of the shared sequence (always a
-// prefix of it: the executor rolls every level back when the sequence is cut). Tokens the
-// sequence gained since this level last ran (corrections / bonus tokens of higher levels) are
-// fed together with the new drafts in one eval; nothing already processed is recomputed.
-// The logits after the last processed token are kept, so a level whose cache already covers
-// the whole sequence (right after the prompt prefill) needs no extra pass.
+// State lives in a StagedContext, shared by all levels that are views of the same model (the
+// target and its early exits): a level resumes every token from the depth a shallower level
+// left it at, so no layer runs twice for one token (HiSpec's shared KV cache). The context
+// holds the first n_processed() tokens of the shared sequence at this level's depth (always a
+// prefix of it: the executor rolls levels back when the sequence is cut). Tokens the sequence
+// gained since this level last ran (corrections / bonus tokens of higher levels) are fed
+// together with the new drafts; nothing already processed is recomputed. The logits after
+// the last processed token are kept, so they are never computed twice either.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
-#include "model/context.h"
+#include "model/staged_context.h"
 #include "speculative/drafter.h"
 
 namespace hsd {
@@ -20,42 +26,46 @@ class ThreadPool;
 
 class ModelDrafter : public Drafter {
 public:
-    // Evals never exceed this many tokens: larger verify batches are split. Batches of up to
-    // ~33 tokens use the single-token decode kernel (bit-identical logits to one-token evals);
-    // at >= 48 tokens matmul switches to OpenBLAS, whose results differ in the last bits.
+    // Forward passes never exceed this many rows: larger batches are split. Batches of up to
+    // ~33 rows use the single-token decode kernels (bit-identical logits to one-token evals);
+    // at >= 48 rows matmul switches to OpenBLAS for non-F16 weights, which differs in the last bits.
     static constexpr int64_t kMaxBatch = 32;
 
+    // A level of its own (an independent model at full depth).
     ModelDrafter(const Model& model, ThreadPool& pool, int64_t n_ctx);
+    // A view at `depth` of a shared context (depth = n_layer: the full model).
+    ModelDrafter(std::shared_ptr<StagedContext> state, int depth);
 
     void prefill(const std::vector<TokenId>& prompt) override;
     void draft(const std::vector<TokenId>& seq, int n, Sampler& sampler, DraftBatch& out) override;
     void rollback(int64_t len) override;
-    int64_t n_processed() const override { return ctx_.n_past(); }
+    int64_t n_processed() const override { return state_->length(depth_); }
     bool is_model() const override { return true; }
 
     // Verifier pass: seq[base, seq.size()) are the n drafts of the level below. Feeds every
-    // unprocessed token of seq (in evals of at most kMaxBatch) and writes into p the n + 1
-    // distributions p(. | seq[0, base + t)) for t = 0..n (the last one is for the bonus).
+    // unprocessed token of seq and writes into p the n + 1 distributions
+    // p(. | seq[0, base + t)) for t = 0..n (the last one is for the bonus).
     void score(const std::vector<TokenId>& seq, int64_t base, const Sampler& sampler, std::vector<float>& p);
 
-    const Model& model() const { return model_; }
-    Context& context() { return ctx_; }
+    const Model& model() const { return state_->model(); }
+    int depth() const { return depth_; }
+    bool is_exit() const { return depth_ < state_->n_layer(); }
+    StagedContext& state() { return *state_; }
+    Context& context() { return state_->context(); }
 
 private:
-    // Feeds seq[n_past, end) (end > n_past) and keeps the logit rows of positions >= first_row
-    // (absolute positions of the tokens whose next-token logits are wanted) in rows_.
-    void feed(const std::vector<TokenId>& seq, int64_t end, int64_t first_row);
-    // Logits after seq[0, end): from the kept ones if the cache already ends there, else by
-    // feeding the missing tokens.
+    // Logits after seq[0, end): the kept ones if they are for `end`, else computed.
     const float* logits_at_end(const std::vector<TokenId>& seq, int64_t end);
+    // Runs the missing positions of seq[0, end) up to this depth, counting the work.
+    void advance(const std::vector<TokenId>& seq, int64_t end);
 
-    const Model& model_;
-    Context ctx_;
+    std::shared_ptr<StagedContext> state_;
+    int depth_;
     int n_vocab_;
-    std::vector<float> rows_;     // logits rows collected by feed()
-    std::vector<float> last_;     // logits after the last processed token
-    int64_t last_pos_ = -1;       // n_past at which last_ is valid (-1: none)
-    std::vector<float> probs_;    // scratch distribution
+    std::vector<float> last_;   // logits after the first last_pos_ tokens
+    int64_t last_pos_ = -1;     // -1: none kept
+    std::vector<TokenId> work_;  // the sequence plus this call's drafts
+    std::vector<float> probs_;   // scratch distribution
 };
 
 }  // namespace hsd

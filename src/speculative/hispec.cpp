@@ -1,0 +1,82 @@
+#include "speculative/hispec.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace hsd {
+
+namespace {
+
+std::string exits_text(const Model& m) {
+    std::string s;
+    for (int e : m.config().exit_layers) s += fmt::format("{}{}", s.empty() ? "" : ", ", e);
+    return s.empty() ? "none" : s;
+}
+
+// Usable exits: listed and shallower than the last layer.
+std::vector<int> usable_exits(const Model& m) {
+    std::vector<int> out;
+    for (int e : m.config().exit_layers)
+        if (e >= 1 && e < m.config().n_layer) out.push_back(e);
+    if (out.empty())
+        fail(fmt::format("'{}' lists no early exits (GGUF key hsd.early_exit.layers): early-exit speculation needs "
+                         "an early-exit model",
+                         m.path()));
+    return out;
+}
+
+// The usable exit nearest to `target_depth` among those > `above` (ties: the shallower).
+int nearest_exit(const Model& m, double target_depth, int above) {
+    int best = 0;
+    for (int e : usable_exits(m))
+        if (e > above && (best == 0 || std::fabs(e - target_depth) < std::fabs(best - target_depth))) best = e;
+    return best;
+}
+
+void check_exit(const Model& m, int e, const char* flag) {
+    if (!m.is_exit_layer(e) || e >= m.config().n_layer)
+        fail(fmt::format("{} {}: '{}' has no early exit after layer {} (its exits: {})", flag, e, m.path(), e,
+                         exits_text(m)));
+}
+
+}  // namespace
+
+std::vector<LevelRequest> hispec_levels(const Model& model, const HiSpecOptions& o) {
+    const int L = model.config().n_layer;
+    int d = o.exit_draft, v = o.exit_verify;
+    if (d == 0) d = nearest_exit(model, L / 8.0, 0);
+    check_exit(model, d, "--exit-draft");
+    if (v == 0) v = nearest_exit(model, L / 4.0, d);
+    if (v == 0)
+        fail(fmt::format("'{}' has no early exit deeper than the draft exit {} to verify with (its exits: {})",
+                         model.path(), d, exits_text(model)));
+    check_exit(model, v, "--exit-verify");
+    if (v <= d) fail(fmt::format("--exit-verify {} must be deeper than --exit-draft {}", v, d));
+    const int nd = o.draft_n > 0 ? o.draft_n : 2;
+    if (o.window < 1) fail(fmt::format("--window must be >= 1, got {}", o.window));
+    LevelRequest a, b;
+    a.kind = b.kind = LevelRequest::Kind::Exit;
+    a.exit_layer = d;
+    a.threshold = nd;
+    b.exit_layer = v;
+    b.threshold = o.window;
+    a.text = fmt::format("@{}:{}", d, nd);
+    b.text = fmt::format("@{}:{}", v, o.window);
+    return {a, b};
+}
+
+std::vector<LevelRequest> self_spec_levels(const Model& model, const HiSpecOptions& o) {
+    int d = o.exit_draft;
+    if (d == 0) d = nearest_exit(model, model.config().n_layer / 8.0, 0);
+    check_exit(model, d, "--exit-draft");
+    LevelRequest a;
+    a.kind = LevelRequest::Kind::Exit;
+    a.exit_layer = d;
+    a.threshold = o.draft_n > 0 ? o.draft_n : 4;
+    a.text = fmt::format("@{}:{}", d, a.threshold);
+    return {a};
+}
+
+}  // namespace hsd
