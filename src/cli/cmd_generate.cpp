@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -19,6 +20,9 @@
 #include "kernels/thread_pool.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "common/timer.h"
+#include "planner/plan_file.h"
+#include "planner/profile.h"
 #include "speculative/hierarchy.h"
 #include "speculative/hispec.h"
 #include "speculative/level_spec.h"
@@ -37,14 +41,14 @@ struct GenerateOptions {
     int64_t seed = -1;
     bool json = false, ignore_eos = false, no_display_prompt = false;
     // speculative decoding
-    std::string draft, hierarchy;
+    std::string draft, hierarchy, plan, drafts;
     int draft_max = 5, draft_ngram = 0;
     bool hispec = false, self_spec = false;
     HiSpecOptions hs;
     bool compare_ar = false;
 
     bool speculative() const {
-        return !draft.empty() || !hierarchy.empty() || draft_ngram > 0 || hispec || self_spec;
+        return !draft.empty() || !hierarchy.empty() || draft_ngram > 0 || hispec || self_spec || !plan.empty();
     }
 };
 
@@ -82,8 +86,9 @@ void run_generate(GenerateOptions o) {
         o.prompt = read_file(o.prompt_file);
     }
     if (o.n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", o.n_predict));
-    const int modes = !o.draft.empty() + !o.hierarchy.empty() + o.hispec + o.self_spec;
-    if (modes > 1) fail("give only one of --draft, --hierarchy, --hispec and --self-spec");
+    const int modes = !o.draft.empty() + !o.hierarchy.empty() + o.hispec + o.self_spec + !o.plan.empty();
+    if (modes > 1) fail("give only one of --draft, --hierarchy, --hispec, --self-spec and --plan");
+    if (!o.drafts.empty() && o.hierarchy != "auto") fail("--drafts lists candidates for --hierarchy auto");
     if (o.draft_max < 1) fail(fmt::format("--draft-max must be >= 1, got {}", o.draft_max));
     if (o.draft_ngram < 0) fail(fmt::format("--draft-ngram must be >= 0 (0 = off), got {}", o.draft_ngram));
     if (o.hs.draft_n < 0) fail(fmt::format("--draft-n must be >= 1, got {}", o.hs.draft_n));
@@ -116,9 +121,52 @@ void run_generate(GenerateOptions o) {
         r.threshold = o.draft_max;
         more.push_back(r);
     }
-    if (!o.hierarchy.empty()) more = parse_level_list(o.hierarchy);
-    if (o.hispec) more = hispec_levels(*model, o.hs);
-    if (o.self_spec) more = self_spec_levels(*model, o.hs);
+    const std::vector<TokenId> prompt = tok.encode(o.prompt, tok.add_bos_default());
+    nlohmann::json plan_info;
+    if (o.hierarchy == "auto") {
+        // Profile briefly on this prompt, then plan: the candidates are --drafts, the target's
+        // early exits and the n-gram drafter (docs/PLANNER.md).
+        if (o.draft_ngram > 0) fail("--hierarchy auto already considers the n-gram drafter; drop --draft-ngram");
+        const double t0 = now_seconds();
+        planner::ProfileOptions po;
+        std::stringstream ss(o.drafts);
+        for (std::string item; std::getline(ss, item, ',');)
+            if (!item.empty()) po.drafts.push_back(item);
+        for (int e : c.exit_layers)
+            if (e < c.n_layer) po.exits.push_back(e);
+        po.ngram = 3;
+        po.prompts = {Prompt{"prompt", o.prompt}};
+        po.prompts_name = "(the prompt)";
+        po.n_tokens = 24;
+        po.n_max = 12;
+        po.reps = 3;
+        po.sampling = o.sampling;
+        ModelCache profile_models;
+        const planner::Profile prof = planner::run_profile(*model, profile_models, pool, po);
+        size_t n_best = 0;
+        const auto table = planner::plan_table(planner::make_problem(prof), 16, 1, &n_best);
+        const planner::Plan plan = planner::make_plan(prof, table.front());
+        if (!plan.hierarchy.empty()) more = parse_level_list(plan.hierarchy);
+        const double secs = now_seconds() - t0;
+        plan_info = {{"hierarchy", plan.short_text},
+                     {"predicted_tokens_per_second", plan.tokens_per_second},
+                     {"predicted_speedup", plan.speedup},
+                     {"profile_seconds", secs}};
+        if (!o.json)
+            fmt::print(stderr, "auto plan: {} (predicted {:.0f} tokens/s, {:.2f}x; profiled in {:.1f} s)\n",
+                       plan.short_text, plan.tokens_per_second, plan.speedup, secs);
+    } else if (!o.hierarchy.empty()) {
+        more = parse_level_list(o.hierarchy);
+    }
+    if (!o.plan.empty()) {
+        const planner::Plan plan = planner::load_plan(o.plan);
+        namespace fs = std::filesystem;
+        std::error_code ec1, ec2;
+        if (fs::weakly_canonical(plan.target, ec1) != fs::weakly_canonical(o.model, ec2))
+            fail(fmt::format("{} was planned for target '{}', not '{}'", o.plan, plan.target, o.model));
+        if (!plan.hierarchy.empty()) more = parse_level_list(plan.hierarchy, "--plan");
+        plan_info = {{"file", o.plan}, {"hierarchy", plan.short_text}, {"predicted_tokens_per_second", plan.tokens_per_second}};
+    }
     requests.insert(requests.end(), more.begin(), more.end());
     ModelCache models;
     const std::vector<LevelSpec> specs = resolve_levels(requests, models);
@@ -126,7 +174,6 @@ void run_generate(GenerateOptions o) {
     if (!specs.empty()) hierarchy = std::make_unique<Hierarchy>(*model, specs, pool, o.n_ctx);
     std::unique_ptr<Context> ctx;
     if (!hierarchy || o.compare_ar) ctx = std::make_unique<Context>(*model, pool, o.n_ctx);
-    const std::vector<TokenId> prompt = tok.encode(o.prompt, tok.add_bos_default());
     Sampler sampler(o.sampling, c.n_vocab);
 
     Utf8Stream stream;
@@ -173,6 +220,7 @@ void run_generate(GenerateOptions o) {
                         {"predicted_n", r.tokens.size()},
                         {"predicted_ms", r.generation_seconds * 1e3},
                         {"predicted_per_second", r.generation_tokens_per_second()}};
+        if (!plan_info.is_null()) j["plan"] = plan_info;
         if (hierarchy) {
             nlohmann::json levels = nlohmann::json::array();
             for (size_t i = 0; i < r.levels.size(); ++i)
@@ -251,11 +299,14 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--hierarchy", o.hierarchy,
                     "Hierarchical speculative decoding: levels smallest first with their thresholds, e.g. "
                     "a.gguf:3,b.gguf:6,c.gguf:12; a level is a model file, ngramN (prompt lookup) or @K (the "
-                    "target's early exit after layer K)");
+                    "target's early exit after layer K); auto profiles on the prompt and plans");
     cmd->add_option("--draft-ngram", o.draft_ngram,
                     "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
                     "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
         ->capture_default_str();
+    cmd->add_option("--plan", o.plan, "Use the hierarchy of a plan written by hsd plan -o");
+    cmd->add_option("--drafts", o.drafts, "--hierarchy auto: candidate draft models besides the target's early exits "
+                                          "and the n-gram drafter (comma-separated)");
     cmd->add_flag("--hispec", o.hispec,
                   "HiSpec on an early-exit target: exit --exit-draft drafts --draft-n tokens, exit --exit-verify "
                   "verifies them until --window are tentatively accepted, then the full model validates");

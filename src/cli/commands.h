@@ -7,5 +7,7 @@ namespace hsd::cli {
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_profile(CLI::App& app);
+void register_plan(CLI::App& app);
 
 }  // namespace hsd::cli

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     hsd::cli::register_info(app);
     hsd::cli::register_tokenize(app);
     hsd::cli::register_generate(app);
+    hsd::cli::register_profile(app);
+    hsd::cli::register_plan(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
