@@ -5,7 +5,7 @@
 //   bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0]
 //                     [--n-predict 128] [--temp 0] [--seed 1] [--configs "m1:5;m0:3,m1:6;@4:4"]
 //                     [--threads N] [--shared DIR] [--label NAME] [--warmup 16]
-//                     [--json-out F] [--tsv-out F]
+//                     [--json-out F] [--tsv-out F] [--profile profile.json [--add-plan]]
 //
 // --configs: ';'-separated hierarchies in the --hierarchy syntax (level_spec.h). A model item
 // without '/' and not ending in .gguf names <shared>/models/hsd-<name>.gguf (so "m0:3,m1:6").
@@ -18,10 +18,17 @@
 // tokens/s = sum of generated tokens / sum of generation seconds (prefill excluded);
 // speedup = configuration tokens/s / autoregressive tokens/s over the same prompts.
 // The warm-up (first prompt, --warmup tokens, every configuration once) is not counted.
+//
+// --profile (written by `hsd profile`) adds the planner's prediction for every configuration
+// it can cost and the prediction error against the measurement (docs/PLANNER.md);
+// --add-plan also runs the hierarchy `hsd plan` would choose from that profile.
+// Per level, acceptance is split by how the level got the token (produced it / accepted it
+// from below) and by position in the batch: the planner's i.i.d. assumption says neither matters.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -38,6 +45,9 @@
 #include "sampling/sampler.h"
 #include "speculative/hierarchy.h"
 #include "speculative/level_spec.h"
+#include "planner/optimizer.h"
+#include "planner/plan_file.h"
+#include "planner/profile.h"
 
 using namespace hsd;
 
@@ -103,6 +113,8 @@ struct LevelSum {
     int depth = 0, threshold = 0;
     int64_t draft_n = 0, draft_n_accepted = 0, n_drafts = 0, n_forward = 0, layer_evals = 0;
     double seconds = 0;
+    int64_t origin_n[2] = {0, 0}, origin_accepted[2] = {0, 0};
+    int64_t position_n[LevelStats::kPositions] = {}, position_accepted[LevelStats::kPositions] = {};
 
     void add(const LevelStats& s) {
         name = s.name;
@@ -114,7 +126,16 @@ struct LevelSum {
         n_forward += s.n_forward;
         layer_evals += s.layer_evals;
         seconds += s.seconds;
+        for (int o = 0; o < 2; ++o) {
+            origin_n[o] += s.origin_n[o];
+            origin_accepted[o] += s.origin_accepted[o];
+        }
+        for (int k = 0; k < LevelStats::kPositions; ++k) {
+            position_n[k] += s.position_n[k];
+            position_accepted[k] += s.position_accepted[k];
+        }
     }
+    double origin_rate(int o) const { return origin_n[o] > 0 ? (double)origin_accepted[o] / (double)origin_n[o] : -1; }
     double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
     double mean_accepted_length() const {
         return n_drafts > 0 ? 1.0 + (double)draft_n_accepted / (double)n_drafts : 0.0;
@@ -132,6 +153,9 @@ struct Config {
     std::vector<LevelSum> levels;
     std::vector<int64_t> prompt_tokens;    // per prompt
     std::vector<double> prompt_seconds;
+    bool predicted = false;                // the profile can cost it
+    hsd::planner::Prediction prediction;
+    std::vector<double> alpha;             // profiled acceptance of each level by the one above
 
     double tps() const { return seconds > 0 ? (double)tokens / seconds : 0.0; }
 };
@@ -141,7 +165,7 @@ struct Config {
     fmt::print(stderr,
                "usage: bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0] "
                "[--n-predict 128] [--temp 0] [--seed 1] [--configs \"m1:5;m0:3,m1:6;@4:4\"] [--threads N] "
-               "[--shared DIR] [--label NAME] [--warmup 16] [--json-out F] [--tsv-out F]\n");
+               "[--shared DIR] [--label NAME] [--warmup 16] [--json-out F] [--tsv-out F] [--profile F [--add-plan]]\n");
     std::exit(2);
 }
 
@@ -186,7 +210,8 @@ uint64_t to_u64(const std::string& flag, const std::string& v) {
 
 int main(int argc, char** argv) {
     std::string target_arg, prompts_path, configs_arg = kDefaultConfigs, shared = "../shared", label, json_out,
-                                                  tsv_out;
+                                                  tsv_out, profile_path;
+    bool add_plan = false;
     int n_prompts = 20, skip_prompts = 0, n_predict = 128, threads = ThreadPool::default_threads(), warmup = 16;
     double temp = 0.0;
     uint64_t seed = 1;
@@ -210,10 +235,13 @@ int main(int argc, char** argv) {
         else if (a == "--warmup") warmup = to_int(a, next());
         else if (a == "--json-out") json_out = next();
         else if (a == "--tsv-out") tsv_out = next();
+        else if (a == "--profile") profile_path = next();
+        else if (a == "--add-plan") add_plan = true;
         else if (a == "-h" || a == "--help") usage_error("bench_speculative: speculative decoding benchmark");
         else usage_error(fmt::format("unknown option {}", a));
     }
     if (target_arg.empty()) usage_error("--target is required");
+    if (add_plan && profile_path.empty()) usage_error("--add-plan needs --profile");
     if (prompts_path.empty()) usage_error("--prompts is required");
     if (n_prompts < 1 || skip_prompts < 0 || n_predict < 1 || threads < 1 || warmup < 0 || temp < 0)
         usage_error("--n-prompts, --n-predict and --threads must be >= 1; --skip-prompts, --warmup and --temp >= 0");
@@ -233,6 +261,37 @@ int main(int argc, char** argv) {
             configs.push_back(std::move(c));
         }
         if (configs.empty()) fail("--configs: no configuration given");
+
+        // --- the planner's view (optional) ---
+        planner::Profile profile;
+        planner::Problem problem;
+        std::string plan_text;
+        if (!profile_path.empty()) {
+            std::ifstream in(profile_path);
+            if (!in) fail(fmt::format("cannot read profile '{}'", profile_path));
+            profile = planner::profile_from_json(nlohmann::json::parse(in), profile_path);
+            problem = planner::make_problem(profile);
+            if (add_plan) {
+                size_t n_best = 0;
+                const auto table = planner::plan_table(problem, 16, 1, &n_best);
+                const planner::Plan plan = planner::make_plan(profile, table.front());
+                Config c;
+                c.text = "plan:" + plan.short_text;
+                plan_text = c.text;
+                if (!plan.hierarchy.empty()) c.requests = parse_level_list(plan.hierarchy, "--add-plan");
+                configs.push_back(std::move(c));
+            }
+            for (Config& c : configs) {
+                planner::Chain chain;
+                if (!planner::chain_of(profile, c.requests, chain)) continue;
+                c.predicted = true;
+                c.prediction = planner::evaluate(problem, chain, planner::Variant::Overshoot);
+                for (size_t k = 0; k < chain.levels.size(); ++k) {
+                    const size_t above = k + 1 < chain.levels.size() ? (size_t)chain.levels[k + 1] : profile.candidates.size();
+                    c.alpha.push_back(profile.accept[(size_t)chain.levels[k]][above]);
+                }
+            }
+        }
 
         // --- prompts ---
         const std::vector<Prompt> all = load_prompts(prompts_path, (size_t)skip_prompts + (size_t)n_prompts);
@@ -255,6 +314,7 @@ int main(int argc, char** argv) {
         ThreadPool pool(threads);
         ModelCache models;
         for (Config& c : configs) {
+            if (c.requests.empty()) fail(fmt::format("configuration '{}' has no levels", c.text));
             c.hierarchy = std::make_unique<Hierarchy>(*target, resolve_levels(c.requests, models), pool);
             for (const LevelRequest& r : c.requests) c.target_view.push_back(r.kind == LevelRequest::Kind::Exit);
             c.target_view.push_back(true);  // the target itself
@@ -419,6 +479,94 @@ int main(int argc, char** argv) {
                    "autoregressive = {})\n",
                    target->config().n_layer);
 
+        // Planner predictions against the measurements.
+        nlohmann::json jpred;
+        if (!profile_path.empty()) {
+            const double ar_pred = 1e3 / profile.target_draft_ms;
+            fmt::print("\nplanner ({}): predicted vs measured tokens/s; autoregressive predicted {:.1f}, measured {:.1f} "
+                       "({:+.1f}%)\n",
+                       profile_path, ar_pred, ar_tps, 100.0 * (ar_pred / ar_tps - 1));
+            fmt::print("{:<{}} {:>10} {:>10} {:>8} {:>9} {:>9}   per level: alpha (profile) / measured; measured "
+                       "acceptance of tokens the level produced | accepted from below\n",
+                       "config", width, "predicted", "measured", "error", "pred x", "meas x");
+            double sum_abs = 0, max_abs = 0, sum_abs_x = 0;
+            int n = 0;
+            double best_measured = 0;
+            std::string best_config;
+            for (const Config& c : configs)
+                if (c.tps() > best_measured) {
+                    best_measured = c.tps();
+                    best_config = c.text;
+                }
+            nlohmann::json rows = nlohmann::json::array();
+            for (const Config& c : configs) {
+                if (!c.predicted) {
+                    fmt::print("{:<{}} {:>10} {:>10.1f}   (not costed by the profile)\n", c.text, width, "-", c.tps());
+                    continue;
+                }
+                const double pred = c.prediction.tokens_per_second, meas = c.tps();
+                const double err = pred / meas - 1, err_x = c.prediction.speedup / (meas / ar_tps) - 1;
+                sum_abs += std::fabs(err);
+                sum_abs_x += std::fabs(err_x);
+                max_abs = std::max(max_abs, std::fabs(err));
+                ++n;
+                std::string lv;
+                nlohmann::json jl = nlohmann::json::array();
+                for (size_t l = 0; l + 1 < c.levels.size(); ++l) {
+                    const LevelSum& s = c.levels[l];
+                    auto pct = [](double r) { return r < 0 ? std::string("-") : fmt::format("{:.0f}%", 100 * r); };
+                    lv += fmt::format("{}{:.2f}/{:.2f} {}|{}", l ? "  " : "", c.alpha[l], s.acceptance_rate(),
+                                      pct(s.origin_rate(1)), pct(s.origin_rate(0)));
+                    nlohmann::json pos = nlohmann::json::array();
+                    for (int k = 0; k < LevelStats::kPositions; ++k)
+                        if (s.position_n[k] > 0)
+                            pos.push_back({{"position", k},
+                                           {"n", s.position_n[k]},
+                                           {"acceptance", (double)s.position_accepted[k] / (double)s.position_n[k]}});
+                    jl.push_back({{"name", s.name},
+                                  {"alpha_profile", c.alpha[l]},
+                                  {"acceptance_measured", s.acceptance_rate()},
+                                  {"acceptance_own", s.origin_rate(1)},
+                                  {"acceptance_from_below", s.origin_rate(0)},
+                                  {"n_own", s.origin_n[1]},
+                                  {"n_from_below", s.origin_n[0]},
+                                  {"acceptance_by_position", pos}});
+                }
+                fmt::print("{:<{}} {:>10.1f} {:>10.1f} {:>+7.1f}% {:>8.2f}x {:>8.2f}x   {}\n", c.text, width, pred, meas,
+                           100 * err, c.prediction.speedup, meas / ar_tps, lv);
+                rows.push_back({{"hierarchy", c.text},
+                                {"predicted_tokens_per_second", pred},
+                                {"measured_tokens_per_second", meas},
+                                {"relative_error", err},
+                                {"predicted_speedup", c.prediction.speedup},
+                                {"measured_speedup", meas / ar_tps},
+                                {"levels", jl}});
+            }
+            if (n > 0) {
+                fmt::print("mean |error| {:.1f}% (tokens/s), {:.1f}% (speedup); max |error| {:.1f}% over {} "
+                           "configurations\n",
+                           100 * sum_abs / n, 100 * sum_abs_x / n, 100 * max_abs, n);
+            }
+            jpred = {{"profile", profile_path},
+                     {"autoregressive_predicted_tokens_per_second", ar_pred},
+                     {"mean_abs_error", n ? sum_abs / n : 0.0},
+                     {"mean_abs_error_speedup", n ? sum_abs_x / n : 0.0},
+                     {"max_abs_error", max_abs},
+                     {"configs", rows}};
+            if (!plan_text.empty()) {
+                double plan_tps = 0;
+                for (const Config& c : configs)
+                    if (c.text == plan_text) plan_tps = c.tps();
+                fmt::print("planner's choice {}: {:.1f} tokens/s measured, {:.1f}% of the best measured ({}: {:.1f})\n",
+                           plan_text, plan_tps, 100 * plan_tps / best_measured, best_config, best_measured);
+                jpred["plan"] = {{"hierarchy", plan_text},
+                                 {"measured_tokens_per_second", plan_tps},
+                                 {"best_measured", best_config},
+                                 {"best_measured_tokens_per_second", best_measured},
+                                 {"fraction_of_best", plan_tps / best_measured}};
+            }
+        }
+
         if (!json_out.empty()) {
             nlohmann::json out = {{"label", label},
                                   {"target", target_path},
@@ -435,6 +583,7 @@ int main(int argc, char** argv) {
                                    {{"tokens", ar_tokens}, {"seconds", ar_seconds}, {"tokens_per_second", ar_tps}}},
                                   {"configs", jconfigs},
                                   {"per_prompt", per_prompt},
+                                  {"planner", jpred},
                                   {"command_line", command_line}};
             std::ofstream f(json_out);
             if (!f) fail(fmt::format("cannot write '{}'", json_out));
@@ -444,10 +593,12 @@ int main(int argc, char** argv) {
         if (!tsv_out.empty()) {
             std::ofstream f(tsv_out);
             if (!f) fail(fmt::format("cannot write '{}'", tsv_out));
-            f << "config\tspeedup\ttokens_per_second\n";
-            f << fmt::format("autoregressive\t1\t{:.3f}\n", ar_tps);
+            f << "config\tspeedup\ttokens_per_second\tpredicted_tokens_per_second\n";
+            f << fmt::format("autoregressive\t1\t{:.3f}\t{:.3f}\n", ar_tps,
+                             profile_path.empty() ? 0.0 : 1e3 / profile.target_draft_ms);
             for (const Config& c : configs)
-                f << fmt::format("{}\t{:.4f}\t{:.3f}\n", c.text, ar_tps > 0 ? c.tps() / ar_tps : 0.0, c.tps());
+                f << fmt::format("{}\t{:.4f}\t{:.3f}\t{:.3f}\n", c.text, ar_tps > 0 ? c.tps() / ar_tps : 0.0, c.tps(),
+                                 c.predicted ? c.prediction.tokens_per_second : 0.0);
             fmt::print(stderr, "wrote {}\n", tsv_out);
         }
     } catch (const Error& e) {

@@ -47,7 +47,7 @@ void run_plan(const PlanCliOptions& o) {
         fmt::print("{}\n", pj.dump(1));
         return;
     }
-    const double ar_ms = p.target_cost_ms[0];
+    const double ar_ms = p.target_draft_ms;
     fmt::print("target {}: {:.2f} ms per token alone ({:.0f} tokens/s); profile: {} prompts of {}, temperature {}, "
                "{} threads\n\n",
                p.target_name, ar_ms, 1e3 / ar_ms, p.n_prompts, p.prompts, p.sampling.temperature, p.threads);

@@ -93,18 +93,20 @@ void run_profile_cmd(ProfileCliOptions o) {
 
     fmt::print("profile of {} on {} prompts of {} ({} tokens each, temperature {}), context {}, {} threads\n",
                p.target_name, p.n_prompts, p.prompts, p.n_tokens, p.sampling.temperature, p.context, p.threads);
-    fmt::print("{:<16} {:>10} {:>10} {:>10}   acceptance by each verifier above\n", "candidate", "1 tok ms", "4 tok ms",
-               "8 tok ms");
+    fmt::print("{:<16} {:>9} {:>10} {:>10} {:>10}   acceptance by each verifier above\n", "candidate", "draft ms",
+               "1 tok ms", "4 tok ms", "8 tok ms");
     const size_t C = p.candidates.size();
-    auto row = [&](const std::string& name, const std::vector<double>& ms, size_t i) {
+    auto row = [&](const std::string& name, double draft, const std::vector<double>& ms, size_t i) {
         std::string acc;
         for (size_t j = i + 1; j <= C; ++j)
             acc += fmt::format("  {}:{:.2f}", j == C ? p.target_name : p.candidates[j].name, p.accept[i][j]);
         auto at = [&](int n) { return ms[(size_t)std::min<int>(n, (int)ms.size()) - 1]; };
-        fmt::print("{:<16} {:>10.3f} {:>10.3f} {:>10.3f} {}\n", name, at(1), at(4), at(8), acc);
+        fmt::print("{:<16} {:>9.3f} {:>10.3f} {:>10.3f} {:>10.3f} {}\n", name, draft, at(1), at(4), at(8), acc);
     };
-    for (size_t i = 0; i < C; ++i) row(p.candidates[i].name, p.candidates[i].cost_ms, i);
-    row(p.target_name, p.target_cost_ms, C);
+    for (size_t i = 0; i < C; ++i) row(p.candidates[i].name, p.candidates[i].draft_ms, p.candidates[i].cost_ms, i);
+    row(p.target_name, p.target_draft_ms, p.target_cost_ms, C);
+    fmt::print("(draft ms: one token back to back, as a drafter or autoregressive decoding runs; n tok ms: one "
+               "verification pass over n tokens after other models ran)\n");
     fmt::print("wrote {}\n", o.out);
 }
 

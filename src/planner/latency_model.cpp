@@ -19,6 +19,13 @@ double acceptance(const Problem& p, int drafter, int verifier) {
     return p.accept[(size_t)drafter][(size_t)verifier];
 }
 
+// P(verifier accepts a token that `origin` drafted and `drafter` accepted); the plain rate if
+// the problem has no two-type table.
+double passed_acceptance(const Problem& p, int origin, int drafter, int verifier) {
+    if (p.accept_passed.empty() || origin < 0) return acceptance(p, drafter, verifier);
+    return p.accept_passed[(size_t)origin][(size_t)drafter][(size_t)verifier];
+}
+
 // Tokens emitted by one verify pass (index m) over a batch distributed as batch[n] = P(N = n):
 // m <= n needs m-1 accepts then a reject (a^{m-1}(1-a), only if N >= m); m = n+1 needs all n
 // accepted (a^n). No division, so a = 1 and a = 0 need no special case.
@@ -109,8 +116,32 @@ void validate(const Problem& p) {
     }
 }
 
+void validate_passed(const Problem& p) {
+    if (p.accept_passed.empty()) return;
+    const size_t n = (size_t)p.n_drafters;
+    if (p.accept_passed.size() < n)
+        fail(fmt::format("planner: accept_passed has {} entries, need {} (or none)", p.accept_passed.size(), n));
+    for (size_t i = 0; i < n; ++i) {
+        if (p.accept_passed[i].size() < n)
+            fail(fmt::format("planner: accept_passed[{}] has {} entries, need {}", i, p.accept_passed[i].size(), n));
+        for (size_t k = i + 1; k < n; ++k) {
+            if (p.accept_passed[i][k].size() < n + 1)
+                fail(fmt::format("planner: accept_passed[{}][{}] has {} entries, need {}", i, k,
+                                 p.accept_passed[i][k].size(), n + 1));
+            for (size_t j = k + 1; j <= n; ++j) {
+                const double a = p.accept_passed[i][k][j];
+                if (!(a >= 0 && a <= 1))
+                    fail(fmt::format("planner: acceptance by '{}' of tokens '{}' drafted and '{}' accepted "
+                                     "(accept_passed[{}][{}][{}]) is {}, must be in [0, 1]",
+                                     p.names[j], p.names[i], p.names[k], i, k, j, a));
+            }
+        }
+    }
+}
+
 void validate(const Problem& p, const Chain& c) {
     validate(p);
+    validate_passed(p);
     if (c.levels.size() != c.thresholds.size())
         fail(fmt::format("planner: chain has {} levels but {} thresholds", c.levels.size(), c.thresholds.size()));
     for (size_t k = 0; k < c.levels.size(); ++k) {
@@ -150,7 +181,14 @@ Prediction evaluate(const Problem& p, const Chain& c, Variant variant) {
         double round_cost = cost;  // one call below + one verify pass over N+1 tokens
         for (size_t n = 0; n < batch.size(); ++n)
             if (batch[n] > 0) round_cost += batch[n] * pass_cost(p, below, level, (int)n + 1);
-        const std::vector<double> out = round_output(batch, acceptance(p, below, level));
+        // The level below produced one token per round it ran (its own); the rest of its batch
+        // it passed on from the level under it. The bottom level produced everything.
+        double a = acceptance(p, below, level);
+        if (k >= 2) {
+            const double passed = std::max(0.0, 1.0 - passes[k - 1] / pr.mean_batch[k - 1]);
+            a = passed * passed_acceptance(p, c.levels[k - 2], below, level) + (1 - passed) * a;
+        }
+        const std::vector<double> out = round_output(batch, a);
         if (k == depth) {  // the target: one round per step
             cost = round_cost;
             tokens = mean(out);
@@ -193,6 +231,7 @@ public:
     struct Result {
         int tokens = 0;
         double seconds = 0;
+        std::vector<uint8_t> passed;  // per token: 1 if passed on from the level below
     };
 
     // HSD(k): k = 0 bottom, k = depth the target (one round).
@@ -201,23 +240,31 @@ public:
         Result r;
         if (k == 0) {
             r.tokens = c_.thresholds[0];
+            r.passed.assign((size_t)r.tokens, 0);
             r.seconds = r.tokens * pass_cost(p_, -1, c_.levels[0], 1);
             forwards_[0] += r.tokens;
         } else {
             const int below = c_.levels[k - 1];
             const int level = k < depth ? c_.levels[k] : p_.n_drafters;
-            const double a = acceptance(p_, below, level);
+            const double a_own = acceptance(p_, below, level);
+            const double a_passed = k >= 2 ? passed_acceptance(p_, c_.levels[k - 2], below, level) : a_own;
             for (;;) {
                 const Result batch = call(k - 1);
                 r.seconds += batch.seconds + pass_cost(p_, below, level, batch.tokens + 1);
                 forwards_[k] += 1;
                 int accepted = 0;
-                while (accepted < batch.tokens && uniform() < a) ++accepted;
+                while (accepted < batch.tokens && uniform() < (batch.passed[(size_t)accepted] ? a_passed : a_own))
+                    ++accepted;
                 r.tokens += accepted + 1;
+                r.passed.insert(r.passed.end(), (size_t)accepted, 1);
+                r.passed.push_back(0);
                 if (k == depth) return r;
                 if (r.tokens >= c_.thresholds[k]) break;
             }
-            if (v_ == Variant::Truncate) r.tokens = c_.thresholds[k];
+            if (v_ == Variant::Truncate) {
+                r.tokens = c_.thresholds[k];
+                r.passed.resize((size_t)r.tokens);
+            }
         }
         batch_sum_[k] += r.tokens;
         calls_[k] += 1;

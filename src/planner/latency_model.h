@@ -38,6 +38,11 @@ struct Problem {
     // accept[i][j], i < j <= n_drafters: P(a token of i is accepted by j), in [0, 1]. Rows
     // 0..n_drafters-1 with n_drafters + 1 entries each; entries with j <= i are ignored.
     std::vector<std::vector<double>> accept;
+    // Optional (empty: the i.i.d. model). accept_passed[i][k][j], i < k < j: P(j accepts a token
+    // that i drafted and k accepted). Measured far above accept[k][j] on real models (a token two
+    // models agreed on is easier), so in a chain ..., i, k, j the tokens k passes on from i are
+    // accepted by j with this rate, the tokens k produced itself with accept[k][j].
+    std::vector<std::vector<std::vector<double>>> accept_passed;
 };
 
 // levels: drafters only, strictly increasing; thresholds: T_i >= 1, same length. Empty = no
@@ -67,10 +72,13 @@ void validate(const Problem& problem, const Chain& chain);
 // problem.cost(below, level, n), checked: finite and >= 0, else an error naming the models.
 double pass_cost(const Problem& problem, int below, int level, int n);
 
-// Exact expectation under i.i.d. acceptance.
+// Exact expectation under i.i.d. acceptance. With accept_passed, each level's acceptance is
+// the mix of the two rates weighted by the expected share of passed-on tokens in the batch it
+// verifies (an approximation: it ignores where in the batch the passed tokens sit).
 Prediction evaluate(const Problem& problem, const Chain& chain, Variant variant);
 // Monte-Carlo of the same recursion (Bernoulli acceptance, same cost accounting) over `steps`
-// top-level calls; ratio-of-sums estimates, so it converges to evaluate().
+// top-level calls; ratio-of-sums estimates, so it converges to evaluate() (i.i.d.). With
+// accept_passed every token carries its origin and is accepted with its own rate.
 Prediction simulate(const Problem& problem, const Chain& chain, Variant variant, int64_t steps, uint64_t seed);
 
 // R[t] for t = 0..t_max: expected verify rounds for batches of exactly n drafts, each accepted

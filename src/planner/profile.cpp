@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "common/error.h"
 
@@ -48,7 +49,7 @@ T field(const json& j, const char* key, const std::string& file) {
 json to_json(const Profile& p) {
     json cands = json::array();
     for (const ProfileCandidate& c : p.candidates) {
-        json j = {{"name", c.name}, {"kind", kind_name(c.level.kind)}, {"cost_ms", c.cost_ms}};
+        json j = {{"name", c.name}, {"kind", kind_name(c.level.kind)}, {"cost_ms", c.cost_ms}, {"draft_ms", c.draft_ms}};
         if (c.level.kind == LevelRequest::Kind::Model) j["path"] = c.level.path;
         if (c.level.kind == LevelRequest::Kind::Ngram) j["ngram"] = c.level.ngram_n;
         if (c.level.kind == LevelRequest::Kind::Exit) j["exit_layer"] = c.level.exit_layer;
@@ -69,12 +70,16 @@ json to_json(const Profile& p) {
             {"n_tokens", p.n_tokens},
             {"candidates", cands},
             {"target_cost_ms", p.target_cost_ms},
+            {"target_draft_ms", p.target_draft_ms},
             {"boundaries", p.boundaries},
             {"segment_ms", p.segment_ms},
             {"head_ms", p.head_ms},
+            {"segment_draft_ms", p.segment_draft_ms},
+            {"head_draft_ms", p.head_draft_ms},
             {"sample_ms", p.sample_ms},
             {"accept", p.accept},
-            {"accept_positions", p.accept_positions}};
+            {"accept_positions", p.accept_positions},
+            {"accept_passed", p.accept_passed}};
 }
 
 Profile profile_from_json(const json& j, const std::string& file) {
@@ -112,15 +117,21 @@ Profile profile_from_json(const json& j, const std::string& file) {
             fail(fmt::format("{}: candidate '{}' has unknown kind '{}'", file, pc.name, kind));
         }
         pc.cost_ms = field<std::vector<double>>(c, "cost_ms", file);
+        pc.draft_ms = field<double>(c, "draft_ms", file);
         p.candidates.push_back(pc);
     }
     p.target_cost_ms = field<std::vector<double>>(j, "target_cost_ms", file);
+    p.target_draft_ms = field<double>(j, "target_draft_ms", file);
     p.boundaries = field<std::vector<int>>(j, "boundaries", file);
     p.segment_ms = field<std::vector<std::vector<double>>>(j, "segment_ms", file);
     p.head_ms = field<std::vector<double>>(j, "head_ms", file);
+    p.segment_draft_ms = field<std::vector<double>>(j, "segment_draft_ms", file);
+    p.head_draft_ms = field<double>(j, "head_draft_ms", file);
     p.sample_ms = field<double>(j, "sample_ms", file);
     p.accept = field<std::vector<std::vector<double>>>(j, "accept", file);
     p.accept_positions = field<std::vector<std::vector<int64_t>>>(j, "accept_positions", file);
+    if (j.contains("accept_passed"))
+        p.accept_passed = field<std::vector<std::vector<std::vector<double>>>>(j, "accept_passed", file);
 
     // Shapes, so the planner never reads out of bounds.
     const size_t C = p.candidates.size();
@@ -138,10 +149,24 @@ Profile profile_from_json(const json& j, const std::string& file) {
         p.segment_ms.size() + 1 != p.boundaries.size())
         fail(fmt::format("{}: boundaries must run from 0 to n_layer with one segment_ms row per segment", file));
     for (size_t s = 0; s < p.segment_ms.size(); ++s) check_row(p.segment_ms[s], fmt::format("segment_ms[{}]", s));
+    if (p.segment_draft_ms.size() != p.segment_ms.size())
+        fail(fmt::format("{}: segment_draft_ms needs one entry per segment", file));
+    for (double v : p.segment_draft_ms)
+        if (!std::isfinite(v) || v < 0) fail(fmt::format("{}: segment_draft_ms holds {}", file, v));
+    for (const ProfileCandidate& c : p.candidates)
+        if (!std::isfinite(c.draft_ms) || c.draft_ms < 0) fail(fmt::format("{}: draft_ms of {} is {}", file, c.name, c.draft_ms));
     if (p.accept.size() != C + 1)
         fail(fmt::format("{}: accept must be {} x {} (candidates + target)", file, C + 1, C + 1));
     for (const auto& row : p.accept)
         if (row.size() != C + 1) fail(fmt::format("{}: accept must be {} x {} (candidates + target)", file, C + 1, C + 1));
+    if (!p.accept_passed.empty()) {
+        bool ok = p.accept_passed.size() == C + 1;
+        for (const auto& plane : p.accept_passed) {
+            ok = ok && plane.size() == C + 1;
+            for (const auto& row : plane) ok = ok && row.size() == C + 1;
+        }
+        if (!ok) fail(fmt::format("{}: accept_passed must be {} x {} x {}", file, C + 1, C + 1, C + 1));
+    }
     for (const ProfileCandidate& c : p.candidates)
         if (c.level.kind == LevelRequest::Kind::Exit &&
             std::find(p.boundaries.begin(), p.boundaries.end(), c.level.exit_layer) == p.boundaries.end())
@@ -156,6 +181,7 @@ Problem make_problem(const Profile& p) {
     for (const ProfileCandidate& c : p.candidates) pr.names.push_back(c.name);
     pr.names.push_back(p.target_name);
     pr.accept = p.accept;
+    pr.accept_passed = p.accept_passed;
     CostTable t;
     const double ms = 1e-3;
     auto seconds = [&](const std::vector<double>& row) {
@@ -165,19 +191,34 @@ Problem make_problem(const Profile& p) {
     };
     for (const ProfileCandidate& c : p.candidates) t.seconds.push_back(seconds(c.cost_ms));
     t.seconds.push_back(seconds(p.target_cost_ms));
-    // An early exit (or the target) above an early exit only runs the layers in between.
+    // An early exit (or the target) above an early exit only runs the layers in between for
+    // the batch, plus the layers below for one token: the last one of the batch, which the
+    // level below produced and never ran (its unevaluated last draft, or its own correction).
     for (int i = 0; i < C; ++i) {
         if (p.candidates[(size_t)i].level.kind != LevelRequest::Kind::Exit) continue;
         const int from = p.candidates[(size_t)i].level.exit_layer;
+        const std::vector<double> lower = segment_row(p, 0, from);
         for (int j = i + 1; j <= C; ++j) {
             const int to = j == C ? p.target_layers
                                   : p.candidates[(size_t)j].level.kind == LevelRequest::Kind::Exit
                                         ? p.candidates[(size_t)j].level.exit_layer
                                         : -1;
-            if (to > from) t.pairwise[{i, j}] = seconds(segment_row(p, from, to));
+            if (to <= from) continue;
+            std::vector<double> row = segment_row(p, from, to);
+            const double one = lower[0] - p.head_ms[0] - p.sample_ms;  // layers [0, from) for one row
+            for (double& v : row) v += one;
+            t.pairwise[{i, j}] = seconds(row);
         }
     }
-    pr.cost = cost_from_table(std::move(t));
+    auto table = cost_from_table(std::move(t));
+    // Drafting (below = -1, one token, back to back) uses the warm costs.
+    std::vector<double> draft;
+    for (const ProfileCandidate& c : p.candidates) draft.push_back(c.draft_ms * ms);
+    draft.push_back(p.target_draft_ms * ms);
+    pr.cost = [table, draft](int below, int level, int n) {
+        if (below < 0 && n == 1 && level >= 0 && (size_t)level < draft.size()) return draft[(size_t)level];
+        return table(below, level, n);
+    };
     validate(pr);
     return pr;
 }
@@ -198,6 +239,27 @@ std::string chain_text(const Profile& p, const Chain& chain) {
     for (size_t k = 0; k < chain.levels.size(); ++k)
         s += fmt::format("{}{}:{}", k ? "," : "", p.candidates.at((size_t)chain.levels[k]).name, chain.thresholds[k]);
     return s;
+}
+
+bool chain_of(const Profile& p, const std::vector<LevelRequest>& levels, Chain& out) {
+    namespace fs = std::filesystem;
+    out = Chain{};
+    for (const LevelRequest& r : levels) {
+        int found = -1;
+        for (size_t i = 0; i < p.candidates.size() && found < 0; ++i) {
+            const LevelRequest& c = p.candidates[i].level;
+            if (c.kind != r.kind) continue;
+            std::error_code e1, e2;
+            if ((r.kind == LevelRequest::Kind::Model && fs::weakly_canonical(c.path, e1) == fs::weakly_canonical(r.path, e2)) ||
+                (r.kind == LevelRequest::Kind::Exit && c.exit_layer == r.exit_layer) ||
+                (r.kind == LevelRequest::Kind::Ngram && c.ngram_n == r.ngram_n))
+                found = (int)i;
+        }
+        if (found < 0 || (!out.levels.empty() && found <= out.levels.back())) return false;
+        out.levels.push_back(found);
+        out.thresholds.push_back(r.threshold);
+    }
+    return true;
 }
 
 }  // namespace hsd::planner

@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -38,57 +41,90 @@ std::vector<TokenId> filler(int64_t n, int n_vocab, uint32_t seed) {
     return t;
 }
 
-// Median ms of a forward over n = 1..n_max new tokens (logits of every row) after `context`
-// tokens; the batch sizes take turns so a change of machine load hits them alike.
-std::vector<double> forward_costs(const Model& m, ThreadPool& pool, int context, int n_max, int reps) {
-    Context ctx(m, pool, m.config().n_ctx_train);
+// Forward costs of every model and of the target's layer segments, measured round-robin: each
+// repetition times every (model, n) and (segment, n), so a change of machine load during the
+// profile (shared VMs drift by 10-20% over seconds) shifts all of them alike instead of
+// skewing the ratios the planner depends on. Each item runs three times back to back: the
+// first run ("cold", after other models evicted the caches) is what a verification pass pays,
+// the faster of the other two ("warm") what a drafter pays in its burst of T tokens, whose
+// weights stay cached when they fit (measured: hsd-m0 0.05 ms warm, 0.15 ms cold; 2 layers of
+// hsd-target fit the 32 MB L3, 16 do not). Medians over the repetitions.
+struct CostBench {
+    struct Item {
+        std::function<double()> run;  // one timed execution, ms
+        std::vector<double> cold, warm;
+    };
+    std::vector<Item> items;
+    void run(int reps) {
+        for (int r = 0; r < reps + 1; ++r)
+            for (Item& it : items) {
+                const double c = it.run();
+                const double w = std::min(it.run(), it.run());
+                if (r > 0) {  // the first round warms up
+                    it.cold.push_back(c);
+                    it.warm.push_back(w);
+                }
+            }
+    }
+};
+
+// Adds n = 1..n_max forwards (logits of every row) after `context` tokens of model m; returns
+// the index of the first item.
+size_t add_forward_items(CostBench& b, std::vector<std::unique_ptr<Context>>& keep, const Model& m, ThreadPool& pool,
+                         int context, int n_max) {
+    keep.push_back(std::make_unique<Context>(m, pool, m.config().n_ctx_train));
+    Context* ctx = keep.back().get();
     const int V = m.config().n_vocab;
-    ctx.eval(filler(context, V, 7), false);
-    std::vector<std::vector<double>> t((size_t)n_max);
-    for (int r = 0; r < reps + 1; ++r)
-        for (int n = 1; n <= n_max; ++n) {
-            const auto block = filler(n, V, 100 + (uint32_t)n);
-            const double s = now_seconds();
-            ctx.eval(block, true);
-            const double dt = now_seconds() - s;
-            ctx.truncate(context);
-            if (r > 0) t[(size_t)n - 1].push_back(dt * 1e3);  // the first round warms up
-        }
-    std::vector<double> out;
-    for (auto& v : t) out.push_back(median(v));
-    return out;
+    ctx->eval(filler(context, V, 7), false);
+    const size_t first = b.items.size();
+    for (int n = 1; n <= n_max; ++n) {
+        auto block = std::make_shared<std::vector<TokenId>>(filler(n, V, 100 + (uint32_t)n));
+        b.items.push_back({[ctx, block, context] {
+                               const double s = now_seconds();
+                               ctx->eval(*block, true);
+                               const double dt = now_seconds() - s;
+                               ctx->truncate(context);
+                               return dt * 1e3;
+                           },
+                           {}, {}});
+    }
+    return first;
 }
 
-// Target layer segments between consecutive boundaries and the head, for n = 1..n_max rows.
-void segment_costs(const Model& m, ThreadPool& pool, int context, int n_max, int reps, Profile& p) {
-    Context ctx(m, pool, m.config().n_ctx_train);
+// Adds the target's layer segments [boundaries[s], boundaries[s+1]) and the head for
+// n = 1..n_max rows; item index = first + (n-1) * (segments + 1) + s (s = segments: the head).
+size_t add_segment_items(CostBench& b, std::vector<std::unique_ptr<Context>>& keep, const Model& m, ThreadPool& pool,
+                         int context, int n_max, const std::vector<int>& boundaries) {
+    keep.push_back(std::make_unique<Context>(m, pool, m.config().n_ctx_train));
+    Context* ctx = keep.back().get();
     const ModelConfig& c = m.config();
-    ctx.eval(filler(context, c.n_vocab, 9), false);
-    std::vector<float> h((size_t)(n_max * c.n_embd)), work(h.size()), logits((size_t)(n_max * c.n_vocab));
-    ctx.embed(filler(n_max, c.n_vocab, 11).data(), n_max, h.data());
-    const size_t S = p.boundaries.size() - 1;
-    std::vector<std::vector<std::vector<double>>> seg(S, std::vector<std::vector<double>>((size_t)n_max));
-    std::vector<std::vector<double>> head((size_t)n_max);
-    for (int r = 0; r < reps + 1; ++r)
-        for (int n = 1; n <= n_max; ++n) {
-            work = h;
-            for (size_t s = 0; s < S; ++s) {
-                const int a = p.boundaries[s], b = p.boundaries[s + 1];
-                const double t0 = now_seconds();
-                ctx.run_layers(a, b, work.data(), n, context);
-                const double dt = now_seconds() - t0;
-                ctx.cache().truncate_layers(a, b, context);
-                if (r > 0) seg[s][(size_t)n - 1].push_back(dt * 1e3);
-            }
-            const double t0 = now_seconds();
-            ctx.head(work.data(), n, logits.data());
-            if (r > 0) head[(size_t)n - 1].push_back((now_seconds() - t0) * 1e3);
+    ctx->eval(filler(context, c.n_vocab, 9), false);
+    auto h = std::make_shared<std::vector<float>>((size_t)(n_max * c.n_embd));
+    ctx->embed(filler(n_max, c.n_vocab, 11).data(), n_max, h->data());
+    auto work = std::make_shared<std::vector<float>>(h->size());
+    auto logits = std::make_shared<std::vector<float>>((size_t)(n_max * c.n_vocab));
+    const size_t first = b.items.size();
+    for (int n = 1; n <= n_max; ++n) {
+        for (size_t s = 0; s + 1 < boundaries.size(); ++s) {
+            const int a = boundaries[s], e = boundaries[s + 1];
+            b.items.push_back({[=] {
+                                   std::copy(h->begin(), h->end(), work->begin());
+                                   const double t0 = now_seconds();
+                                   ctx->run_layers(a, e, work->data(), n, context);
+                                   const double dt = now_seconds() - t0;
+                                   ctx->cache().truncate_layers(a, e, context);
+                                   return dt * 1e3;
+                               },
+                               {}, {}});
         }
-    p.segment_ms.assign(S, {});
-    for (size_t s = 0; s < S; ++s)
-        for (auto& v : seg[s]) p.segment_ms[s].push_back(median(v));
-    p.head_ms.clear();
-    for (auto& v : head) p.head_ms.push_back(median(v));
+        b.items.push_back({[=] {
+                               const double t0 = now_seconds();
+                               ctx->head(h->data(), n, logits->data());
+                               return (now_seconds() - t0) * 1e3;
+                           },
+                           {}, {}});
+    }
+    return first;
 }
 
 // ms to turn one logits row into the sampling distribution (argmax + one-hot when greedy).
@@ -107,12 +143,14 @@ double sample_cost(const SamplingParams& sp, int n_vocab) {
     return median(t);
 }
 
+constexpr int kNgramRun = 8;  // longest n-gram proposal followed when estimating its acceptance
+
 // Next-token distributions (after the sampling transform) of one candidate along a sequence,
 // or its proposals (n-gram): rows for positions [first, first + count).
 struct Rows {
     std::vector<float> probs;      // count x V (models and exits)
     std::vector<TokenId> argmax;   // count
-    std::vector<TokenId> proposal; // n-gram: proposed next token or -1
+    std::vector<TokenId> proposal; // n-gram: count x kNgramRun proposed tokens, -1 = none
 };
 
 }  // namespace
@@ -191,11 +229,42 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     };
     tick("forward costs");
     p.sample_ms = sample_cost(o.sampling, V);
-    p.target_cost_ms = forward_costs(target, pool, p.context, o.n_max, o.reps);
     p.boundaries = {0};
     for (int e : exits) p.boundaries.push_back(e);
     p.boundaries.push_back(tc.n_layer);
-    segment_costs(target, pool, p.context, o.n_max, o.reps, p);
+    const size_t S = p.boundaries.size() - 1;
+    {
+        CostBench bench;
+        std::vector<std::unique_ptr<Context>> keep;
+        const size_t target_items = add_forward_items(bench, keep, target, pool, p.context, o.n_max);
+        const size_t segment_items = add_segment_items(bench, keep, target, pool, p.context, o.n_max, p.boundaries);
+        std::vector<size_t> draft_items;
+        for (const ProfileCandidate& c : p.candidates)
+            draft_items.push_back(c.level.kind == LevelRequest::Kind::Model
+                                      ? add_forward_items(bench, keep, models.get(c.level.path), pool, p.context, o.n_max)
+                                      : SIZE_MAX);
+        bench.run(o.reps);
+        auto med = [&](size_t i) { return median(bench.items[i].cold); };
+        auto warm = [&](size_t i) { return median(bench.items[i].warm); };
+        p.target_cost_ms.clear();
+        for (int n = 1; n <= o.n_max; ++n) p.target_cost_ms.push_back(med(target_items + (size_t)n - 1));
+        p.target_draft_ms = warm(target_items) + p.sample_ms;
+        p.segment_ms.assign(S, {});
+        p.head_ms.clear();
+        for (int n = 1; n <= o.n_max; ++n) {
+            const size_t base = segment_items + (size_t)(n - 1) * (S + 1);
+            for (size_t s = 0; s < S; ++s) p.segment_ms[s].push_back(med(base + s));
+            p.head_ms.push_back(med(base + S));
+        }
+        p.segment_draft_ms.clear();
+        for (size_t s = 0; s < S; ++s) p.segment_draft_ms.push_back(warm(segment_items + s));
+        p.head_draft_ms = warm(segment_items + S);
+        for (size_t i = 0; i < p.candidates.size(); ++i)
+            if (draft_items[i] != SIZE_MAX) {
+                for (int n = 1; n <= o.n_max; ++n) p.candidates[i].cost_ms.push_back(med(draft_items[i] + (size_t)n - 1));
+                p.candidates[i].draft_ms = warm(draft_items[i]) + p.sample_ms;
+            }
+    }
     auto with_sampling = [&](std::vector<double> row) {
         for (size_t n = 1; n <= row.size(); ++n) row[n - 1] += (double)n * p.sample_ms;
         return row;
@@ -204,7 +273,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     for (ProfileCandidate& c : p.candidates) {
         switch (c.level.kind) {
             case LevelRequest::Kind::Model:
-                c.cost_ms = with_sampling(forward_costs(models.get(c.level.path), pool, p.context, o.n_max, o.reps));
+                c.cost_ms = with_sampling(c.cost_ms);
                 break;
             case LevelRequest::Kind::Exit: {
                 std::vector<double> row((size_t)o.n_max, 0.0);
@@ -213,6 +282,9 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                         for (int n = 1; n <= o.n_max; ++n) row[(size_t)n - 1] += p.segment_ms[s][(size_t)n - 1];
                 for (int n = 1; n <= o.n_max; ++n) row[(size_t)n - 1] += p.head_ms[(size_t)n - 1];
                 c.cost_ms = with_sampling(row);
+                c.draft_ms = p.head_draft_ms + p.sample_ms;
+                for (size_t s = 0; s + 1 < p.boundaries.size(); ++s)
+                    if (p.boundaries[s + 1] <= c.level.exit_layer) c.draft_ms += p.segment_draft_ms[s];
                 break;
             }
             case LevelRequest::Kind::Ngram: {
@@ -224,13 +296,14 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                     t.push_back((now_seconds() - t0) * 1e3);
                 }
                 c.cost_ms.assign((size_t)o.n_max, median(t));
+                c.draft_ms = median(t);
                 break;
             }
         }
     }
     // Cheapest first (one-token cost): a chain runs from cheap drafters to the target.
     std::stable_sort(p.candidates.begin(), p.candidates.end(),
-                     [](const ProfileCandidate& a, const ProfileCandidate& b) { return a.cost_ms[0] < b.cost_ms[0]; });
+                     [](const ProfileCandidate& a, const ProfileCandidate& b) { return a.draft_ms < b.draft_ms; });
     // Exits must stay in depth order among themselves (they share one context).
     {
         std::vector<size_t> slots;
@@ -252,6 +325,11 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     p.accept.assign(C + 1, std::vector<double>(C + 1, 0.0));
     p.accept_positions.assign(C + 1, std::vector<int64_t>(C + 1, 0));
     std::vector<std::vector<double>> sum(C + 1, std::vector<double>(C + 1, 0.0));
+    std::vector<std::vector<double>> ngram_tested(C + 1, std::vector<double>(C + 1, 0.0));
+    // Two-type statistics: [i][k][j] accepted mass and weight of tokens i drafted, k accepted.
+    std::vector<std::vector<std::vector<double>>> pass_acc(
+        C + 1, std::vector<std::vector<double>>(C + 1, std::vector<double>(C + 1, 0.0)));
+    auto pass_w = pass_acc;
     const bool greedy = o.sampling.greedy();
     Sampler warp(o.sampling, V);  // only its probabilities() transform is used
 
@@ -343,26 +421,81 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                     model_rows(models.get(c.level.path), seq, first, scratch);
                     return scratch;
                 }
-                scratch.proposal.assign((size_t)count, -1);  // n-gram: the lookup at each position
+                // n-gram: the lookup (up to kNgramRun tokens) at each position, row-major.
+                scratch.proposal.assign((size_t)(count * kNgramRun), -1);
                 std::vector<TokenId> prefix(seq.begin(), seq.begin() + first + 1);
                 for (int64_t t = 0; t < count; ++t) {
-                    const std::vector<TokenId> got = NgramDrafter::lookup(prefix, c.level.ngram_n, 1);
-                    if (!got.empty()) scratch.proposal[(size_t)t] = got[0];
+                    const std::vector<TokenId> got = NgramDrafter::lookup(prefix, c.level.ngram_n, kNgramRun);
+                    std::copy(got.begin(), got.end(), scratch.proposal.begin() + t * kNgramRun);
                     prefix.push_back(seq[(size_t)(first + 1 + t)]);
                 }
                 return scratch;
             };
             Rows vscratch;
             const Rows& vr = rows_of(v, vscratch);
+            std::vector<Rows> below(v);
+            std::vector<const Rows*> rows_below(v);
+            for (size_t i = 0; i < v; ++i) rows_below[i] = &rows_of(i, below[i]);
+            // Tokens i drafted and k accepted: how often does v accept them?
+            for (size_t k = 0; k < v; ++k) {
+                if (p.candidates[k].level.kind == LevelRequest::Kind::Ngram) continue;
+                const Rows& kr = *rows_below[k];
+                for (size_t i = 0; i < k; ++i) {
+                    const Rows& ir = *rows_below[i];
+                    const bool ngram = p.candidates[i].level.kind == LevelRequest::Kind::Ngram;
+                    for (int64_t t = 0; t < count; ++t) {
+                        const float* pk = kr.probs.data() + t * V;
+                        const float* pv = vr.probs.data() + t * V;
+                        double w = 0, acc = 0;
+                        if (ngram) {
+                            const TokenId y = ir.proposal[(size_t)(t * kNgramRun)];
+                            if (y < 0) continue;
+                            if (greedy) {
+                                w = y == kr.argmax[(size_t)t];
+                                acc = w * (y == vr.argmax[(size_t)t]);
+                            } else {
+                                w = pk[y];
+                                acc = std::min(pk[y], pv[y]);
+                            }
+                        } else if (greedy) {
+                            w = ir.argmax[(size_t)t] == kr.argmax[(size_t)t];
+                            acc = w * (kr.argmax[(size_t)t] == vr.argmax[(size_t)t]);
+                        } else {
+                            const float* pi_ = ir.probs.data() + t * V;
+                            for (int x = 0; x < V; ++x) {
+                                const double b = std::min(pi_[x], pk[x]);  // drafted by i and kept by k
+                                if (b <= 0) continue;
+                                w += b;
+                                acc += b * std::min(1.0, (double)pv[x] / (double)pk[x]);
+                            }
+                        }
+                        pass_w[i][k][v] += w;
+                        pass_acc[i][k][v] += acc;
+                    }
+                }
+            }
             for (size_t i = 0; i < v; ++i) {
-                Rows scratch;
-                const Rows& ir = rows_of(i, scratch);
+                const Rows& ir = *rows_below[i];
                 const bool ngram = p.candidates[i].level.kind == LevelRequest::Kind::Ngram;
                 for (int64_t t = 0; t < count; ++t) {
                     double a = 0;
                     if (ngram) {
-                        const TokenId y = ir.proposal[(size_t)t];
-                        if (y >= 0) a = greedy ? (y == vr.argmax[(size_t)t]) : vr.probs[(size_t)(t * V + y)];
+                        // Copied continuations are accepted in runs, not token by token: the
+                        // geometric model's estimate is E[run] / (E[run] + P(the run ends before
+                        // the proposal does)), with no proposal counting as one failure.
+                        double run = 0, all = 1;
+                        int m = 0;
+                        for (int k = 0; k < kNgramRun && t + k < count; ++k) {
+                            const TokenId y = ir.proposal[(size_t)(t * kNgramRun + k)];
+                            if (y < 0) break;
+                            ++m;
+                            all *= greedy ? (double)(y == vr.argmax[(size_t)(t + k)])
+                                          : (double)vr.probs[(size_t)((t + k) * V + y)];
+                            run += all;
+                        }
+                        sum[i][v] += run;
+                        ngram_tested[i][v] += run + (m == 0 ? 1.0 : 1.0 - all);
+                        continue;
                     } else if (greedy) {
                         a = ir.argmax[(size_t)t] == vr.argmax[(size_t)t];
                     } else {
@@ -379,7 +512,17 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     }
     for (size_t i = 0; i <= C; ++i)
         for (size_t j = i + 1; j <= C; ++j)
-            if (p.accept_positions[i][j] > 0) p.accept[i][j] = std::min(1.0, sum[i][j] / (double)p.accept_positions[i][j]);
+            if (ngram_tested[i][j] > 0)
+                p.accept[i][j] = std::min(1.0, sum[i][j] / ngram_tested[i][j]);
+            else if (p.accept_positions[i][j] > 0)
+                p.accept[i][j] = std::min(1.0, sum[i][j] / (double)p.accept_positions[i][j]);
+    // Too few tokens agreed on to estimate the two-type rate: fall back to the plain one.
+    p.accept_passed.assign(C + 1, std::vector<std::vector<double>>(C + 1, std::vector<double>(C + 1, 0.0)));
+    for (size_t i = 0; i <= C; ++i)
+        for (size_t k = i + 1; k <= C; ++k)
+            for (size_t j = k + 1; j <= C; ++j)
+                p.accept_passed[i][k][j] =
+                    pass_w[i][k][j] >= 8 ? std::min(1.0, pass_acc[i][k][j] / pass_w[i][k][j]) : p.accept[k][j];
     if (o.progress) o.progress(1.0, "done");
     return p;
 }

@@ -12,11 +12,16 @@
 
 namespace hsd {
 
-// Tokens plus one probability row of n_vocab floats per token.
+// Tokens plus one probability row of n_vocab floats per token. Greedy decoding needs no
+// distributions (every one would be one-hot on the argmax), so greedy batches carry tokens
+// only: copying 8192-float rows per token cost as much as an hsd-m0 forward.
 struct DraftBatch {
     int n_vocab = 0;
     std::vector<TokenId> tokens;
     std::vector<float> probs;  // tokens.size() rows of n_vocab
+    // 1 if the returning level produced the token itself (a bottom draft, or a replacement /
+    // bonus token of its verification), 0 if it accepted it from the level below.
+    std::vector<uint8_t> own;
 
     size_t size() const { return tokens.size(); }
     bool empty() const { return tokens.empty(); }
@@ -24,11 +29,14 @@ struct DraftBatch {
     void clear() {
         tokens.clear();
         probs.clear();
+        own.clear();
     }
     // Appends a token and its distribution (n_vocab floats).
-    void push(TokenId tok, const float* dist);
+    void push(TokenId tok, const float* dist, bool produced_here = true);
     // Appends a token with a one-hot distribution on it.
     void push_one_hot(TokenId tok);
+    // Appends a token without a distribution (greedy batches).
+    void push_token(TokenId tok, bool produced_here = true);
 };
 
 // Counters of one level for one generation. "draft" counters describe this level as a
@@ -43,6 +51,13 @@ struct LevelStats {
     int64_t n_drafts = 0;      // non-empty batches the level above verified
     double seconds = 0;        // time in this level's own work (forward passes, sampling, lookup, verification)
     int64_t layer_evals = 0;   // token x layer evaluations this level ran (early exits: only the layers it added)
+    // Acceptance of this level's proposals that the level above judged (the accepted prefix
+    // and the first rejection), split by how this level got the token (origin 1: produced here,
+    // 0: accepted from the level below) and by position in the batch (capped): the planner's
+    // i.i.d. model assumes neither matters.
+    static constexpr int kPositions = 16;
+    int64_t origin_n[2] = {0, 0}, origin_accepted[2] = {0, 0};
+    int64_t position_n[kPositions] = {}, position_accepted[kPositions] = {};
 
     double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
     // Tokens the level above emitted per verification of one of our batches: accepted drafts

@@ -102,7 +102,12 @@ void Hierarchy::truncate(int64_t len) {
 void Hierarchy::reset_stats() {
     for (auto& l : levels_) {
         LevelStats& s = l->stats();
-        s.n_forward = s.draft_n = s.draft_n_accepted = s.n_drafts = s.layer_evals = 0;
+        const std::string name = s.name;
+        const int threshold = s.threshold, depth = s.depth;
+        s = LevelStats{};
+        s.name = name;
+        s.threshold = threshold;
+        s.depth = depth;
         s.seconds = 0;
     }
 }
@@ -142,15 +147,26 @@ void Hierarchy::run_level(int idx, int max_n) {
         else
             below.clear();
         const int64_t base = (int64_t)seq_.size() - (int64_t)below.size();
-        verifier.score(seq_, base, *sampler_, p_);
+        verifier.score(seq_, base, *sampler_, p_, best_);
         const double t0 = now_seconds();
-        const VerifyOutcome v = verify_drafts(below, p_, *sampler_, rule_, out);
+        const VerifyOutcome v = verify_drafts(below, p_, best_, *sampler_, rule_, out);
         verifier.stats().seconds += now_seconds() - t0;
 
         LevelStats& ds = drafter.stats();
         ds.draft_n += (int64_t)below.size();
         ds.draft_n_accepted += v.n_accepted;
         if (!below.empty()) ++ds.n_drafts;
+        // Only tokens the verifier actually judged: the accepted prefix and the first rejected
+        // one (later drafts were never compared), so rates estimate P(accept | reached).
+        for (size_t t = 0; t < below.size() && (int64_t)t <= v.n_accepted; ++t) {
+            const bool accepted = (int64_t)t < v.n_accepted;
+            const int o = below.own.empty() ? 1 : below.own[t];
+            ++ds.origin_n[o];
+            ds.origin_accepted[o] += accepted;
+            const size_t k = std::min<size_t>(t, LevelStats::kPositions - 1);
+            ++ds.position_n[k];
+            ds.position_accepted[k] += accepted;
+        }
 
         // Keep the accepted prefix, append the replacement / bonus; levels 0..idx forget the rest.
         const int64_t keep = base + v.n_accepted;

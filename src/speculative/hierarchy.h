@@ -72,7 +72,8 @@ private:
     std::vector<DraftBatch> batches_;  // per level: the tokens it returns in the current call
     std::vector<TokenId> seq_;
     std::vector<TokenId> committed_;
-    std::vector<float> p_;  // verifier distributions scratch
+    std::vector<float> p_;        // verifier distributions scratch (sampling)
+    std::vector<TokenId> best_;   // verifier argmax per row
     Sampler* sampler_ = nullptr;
     int64_t n_ctx_ = 0;
     int n_vocab_ = 0;

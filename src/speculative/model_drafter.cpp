@@ -67,7 +67,7 @@ void ModelDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler& sample
         TokenId x;
         if (sampler.params().greedy()) {
             x = argmax(logits, n_vocab_);
-            out.push_one_hot(x);
+            out.push_token(x);
         } else {
             sampler.probabilities(logits, probs_);
             x = sampler.sample_from(probs_);
@@ -81,7 +81,7 @@ void ModelDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler& sample
 }
 
 void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sampler& sampler,
-                         std::vector<float>& p) {
+                         std::vector<float>& p, std::vector<TokenId>& best) {
     const double t0 = now_seconds();
     const int64_t end = (int64_t)seq.size();
     const int64_t n = end - base;
@@ -95,9 +95,12 @@ void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sa
     advance(seq, end);
     const int64_t from = kept ? base : base - 1;
     const float* rows = end > from ? state_->logits(depth_, from, end - from, kMaxBatch) : nullptr;
-    p.resize((size_t)(n + 1) * (size_t)n_vocab_);
+    best.resize((size_t)(n + 1));
+    if (!sampler.params().greedy()) p.resize((size_t)(n + 1) * (size_t)n_vocab_);
     for (int64_t t = 0; t <= n; ++t) {
         const float* logits = kept && t == 0 ? first.data() : rows + (size_t)(base - 1 + t - from) * (size_t)n_vocab_;
+        best[(size_t)t] = argmax(logits, n_vocab_);
+        if (sampler.params().greedy()) continue;  // greedy verification only compares argmaxes
         sampler.probabilities(logits, probs_);
         std::copy(probs_.begin(), probs_.end(), p.begin() + t * n_vocab_);
     }

@@ -43,9 +43,11 @@ public:
     bool is_model() const override { return true; }
 
     // Verifier pass: seq[base, seq.size()) are the n drafts of the level below. Feeds every
-    // unprocessed token of seq and writes into p the n + 1 distributions
-    // p(. | seq[0, base + t)) for t = 0..n (the last one is for the bonus).
-    void score(const std::vector<TokenId>& seq, int64_t base, const Sampler& sampler, std::vector<float>& p);
+    // unprocessed token of seq and writes the argmax of the n + 1 next-token logits after
+    // seq[0, base + t), t = 0..n (the last one is for the bonus), into best, and unless greedy
+    // their distributions into p.
+    void score(const std::vector<TokenId>& seq, int64_t base, const Sampler& sampler, std::vector<float>& p,
+               std::vector<TokenId>& best);
 
     const Model& model() const { return state_->model(); }
     int depth() const { return depth_; }

@@ -28,12 +28,17 @@ std::vector<TokenId> NgramDrafter::lookup(const std::vector<TokenId>& seq, int n
     return {};
 }
 
-void NgramDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler&, DraftBatch& out) {
+void NgramDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler& sampler, DraftBatch& out) {
     const double t0 = now_seconds();
     out.n_vocab = n_vocab_;
     out.clear();
     if (n > 0)
-        for (TokenId t : lookup(seq, n_max_, n)) out.push_one_hot(t);
+        for (TokenId t : lookup(seq, n_max_, n)) {
+            if (sampler.params().greedy())
+                out.push_token(t);
+            else
+                out.push_one_hot(t);
+        }
     stats_.seconds += now_seconds() - t0;
 }
 

@@ -4,8 +4,8 @@
 
 namespace hsd {
 
-VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, Sampler& sampler,
-                            VerifyRule rule, DraftBatch& out) {
+VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, const std::vector<TokenId>& best,
+                            Sampler& sampler, VerifyRule rule, DraftBatch& out) {
     const int V = out.n_vocab;
     const bool greedy = sampler.params().greedy();
     const size_t n = drafts.size();
@@ -13,22 +13,21 @@ VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& 
     VerifyOutcome r;
     for (size_t t = 0; t < n; ++t) {
         const TokenId x = drafts.tokens[t];
-        const float* pt = p_row(t);
         if (greedy) {
-            const TokenId best = argmax(pt, V);
-            if (x == best) {
-                out.push(x, pt);
+            if (x == best[t]) {
+                out.push_token(x, false);
                 ++r.n_accepted;
                 continue;
             }
-            r.next = best;
-            out.push(best, pt);
+            r.next = best[t];
+            out.push_token(r.next);
             return r;
         }
+        const float* pt = p_row(t);
         const float* qt = drafts.dist(t);
         const double px = pt[x], qx = qt[x];
         if (qx > 0 && sampler.uniform() * qx < px) {  // u < p(x) / q(x)
-            out.push(x, pt);
+            out.push(x, pt, false);
             ++r.n_accepted;
             continue;
         }
@@ -46,13 +45,14 @@ VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& 
         }
         return r;
     }
-    const float* pb = p_row(n);
     if (greedy) {
-        r.next = argmax(pb, V);
-    } else {
-        const std::vector<float> bonus(pb, pb + V);
-        r.next = sampler.sample_from(bonus);
+        r.next = best[n];
+        out.push_token(r.next);
+        return r;
     }
+    const float* pb = p_row(n);
+    const std::vector<float> bonus(pb, pb + V);
+    r.next = sampler.sample_from(bonus);
     out.push(r.next, pb);
     return r;
 }

@@ -29,9 +29,10 @@ struct VerifyOutcome {
 };
 
 // drafts: n tokens with their q rows; p: n + 1 rows of the verifier's distributions
-// (p[t] for draft t, p[n] for the bonus). Appends the accepted drafts and `next` with their
-// recorded distributions to out.
-VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, Sampler& sampler,
-                            VerifyRule rule, DraftBatch& out);
+// (p[t] for draft t, p[n] for the bonus), best: their argmaxes. Appends the accepted drafts
+// and `next` with their recorded distributions to out. Greedy uses only best (and records no
+// distributions).
+VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, const std::vector<TokenId>& best,
+                            Sampler& sampler, VerifyRule rule, DraftBatch& out);
 
 }  // namespace hsd
