@@ -2,7 +2,7 @@
 // autoregressive decoding, for a list of hierarchy configurations on a prompt set, with the
 // per-level counters of docs/SPECULATIVE.md summed over the prompts.
 //
-//   bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0]
+//   bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0] [--stride 1]
 //                     [--n-predict 128] [--temp 0] [--seed 1] [--configs "m1:5;m0:3,m1:6;@4:4"]
 //                     [--threads N] [--shared DIR] [--label NAME] [--warmup 16]
 //                     [--json-out F] [--tsv-out F] [--profile profile.json [--add-plan]]
@@ -21,7 +21,8 @@
 //
 // --profile (written by `hsd profile`) adds the planner's prediction for every configuration
 // it can cost and the prediction error against the measurement (docs/PLANNER.md);
-// --add-plan also runs the hierarchy `hsd plan` would choose from that profile.
+// --add-plan also runs the hierarchy `hsd plan` would choose from that profile; --conditional
+// predicts with the two-type acceptance model instead of the i.i.d. one.
 // Per level, acceptance is split by how the level got the token (produced it / accepted it
 // from below) and by position in the batch: the planner's i.i.d. assumption says neither matters.
 #include <fmt/format.h>
@@ -163,9 +164,9 @@ struct Config {
 [[noreturn]] void usage_error(const std::string& msg) {
     fmt::print(stderr, "error: {}\n", msg);
     fmt::print(stderr,
-               "usage: bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0] "
+               "usage: bench_speculative --target PATH --prompts FILE [--n-prompts 20] [--skip-prompts 0] [--stride 1] "
                "[--n-predict 128] [--temp 0] [--seed 1] [--configs \"m1:5;m0:3,m1:6;@4:4\"] [--threads N] "
-               "[--shared DIR] [--label NAME] [--warmup 16] [--json-out F] [--tsv-out F] [--profile F [--add-plan]]\n");
+               "[--shared DIR] [--label NAME] [--warmup 16] [--json-out F] [--tsv-out F] [--profile F [--add-plan] [--conditional]]\n");
     std::exit(2);
 }
 
@@ -211,8 +212,8 @@ uint64_t to_u64(const std::string& flag, const std::string& v) {
 int main(int argc, char** argv) {
     std::string target_arg, prompts_path, configs_arg = kDefaultConfigs, shared = "../shared", label, json_out,
                                                   tsv_out, profile_path;
-    bool add_plan = false;
-    int n_prompts = 20, skip_prompts = 0, n_predict = 128, threads = ThreadPool::default_threads(), warmup = 16;
+    bool add_plan = false, conditional = false;
+    int n_prompts = 20, skip_prompts = 0, stride = 1, n_predict = 128, threads = ThreadPool::default_threads(), warmup = 16;
     double temp = 0.0;
     uint64_t seed = 1;
     for (int i = 1; i < argc; ++i) {
@@ -225,6 +226,7 @@ int main(int argc, char** argv) {
         else if (a == "--prompts") prompts_path = next();
         else if (a == "--n-prompts") n_prompts = to_int(a, next());
         else if (a == "--skip-prompts") skip_prompts = to_int(a, next());
+        else if (a == "--stride") stride = to_int(a, next());
         else if (a == "--n-predict") n_predict = to_int(a, next());
         else if (a == "--temp") temp = to_double(a, next());
         else if (a == "--seed") seed = to_u64(a, next());
@@ -237,6 +239,7 @@ int main(int argc, char** argv) {
         else if (a == "--tsv-out") tsv_out = next();
         else if (a == "--profile") profile_path = next();
         else if (a == "--add-plan") add_plan = true;
+        else if (a == "--conditional") conditional = true;
         else if (a == "-h" || a == "--help") usage_error("bench_speculative: speculative decoding benchmark");
         else usage_error(fmt::format("unknown option {}", a));
     }
@@ -270,7 +273,7 @@ int main(int argc, char** argv) {
             std::ifstream in(profile_path);
             if (!in) fail(fmt::format("cannot read profile '{}'", profile_path));
             profile = planner::profile_from_json(nlohmann::json::parse(in), profile_path);
-            problem = planner::make_problem(profile);
+            problem = planner::make_problem(profile, conditional);
             if (add_plan) {
                 size_t n_best = 0;
                 const auto table = planner::plan_table(problem, 16, 1, &n_best);
@@ -294,11 +297,15 @@ int main(int argc, char** argv) {
         }
 
         // --- prompts ---
-        const std::vector<Prompt> all = load_prompts(prompts_path, (size_t)skip_prompts + (size_t)n_prompts);
+        if (stride < 1) fail(fmt::format("--stride must be >= 1, got {}", stride));
+        const std::vector<Prompt> all =
+            load_prompts(prompts_path, (size_t)skip_prompts + (size_t)n_prompts * (size_t)stride);
         if (all.size() <= (size_t)skip_prompts)
             fail(fmt::format("'{}' has {} prompts, none left after --skip-prompts {}", prompts_path, all.size(),
                              skip_prompts));
-        const std::vector<Prompt> prompts(all.begin() + skip_prompts, all.end());
+        std::vector<Prompt> prompts;  // every stride-th prompt from skip on (spreads over a file's categories)
+        for (size_t i = (size_t)skip_prompts; i < all.size() && prompts.size() < (size_t)n_prompts; i += (size_t)stride)
+            prompts.push_back(all[i]);
         if (prompts.size() < (size_t)n_prompts)
             fmt::print(stderr, "note: '{}' has only {} prompts after skipping {}; using them all\n", prompts_path,
                        prompts.size(), skip_prompts);
@@ -409,7 +416,7 @@ int main(int argc, char** argv) {
                     fmt::print(stderr,
                                "ERROR: GREEDY MISMATCH: config '{}' on prompt {} ('{}'): {} speculative vs {} "
                                "autoregressive tokens, first difference at generated token {}\n",
-                               c.text, skip_prompts + i, prompts[i].id, r.tokens.size(), ar.tokens.size(), at);
+                               c.text, skip_prompts + (int)i * stride, prompts[i].id, r.tokens.size(), ar.tokens.size(), at);
                 }
                 pc.push_back({{"hierarchy", c.text},
                               {"tokens", r.tokens.size()},
@@ -534,7 +541,12 @@ int main(int argc, char** argv) {
                 }
                 fmt::print("{:<{}} {:>10.1f} {:>10.1f} {:>+7.1f}% {:>8.2f}x {:>8.2f}x   {}\n", c.text, width, pred, meas,
                            100 * err, c.prediction.speedup, meas / ar_tps, lv);
+                const int64_t steps = c.levels.back().n_forward;
                 rows.push_back({{"hierarchy", c.text},
+                                {"predicted_tokens_per_step", c.prediction.tokens_per_step},
+                                {"measured_tokens_per_step", steps > 0 ? (double)c.tokens / (double)steps : 0.0},
+                                {"predicted_ms_per_step", 1e3 * c.prediction.seconds_per_step},
+                                {"measured_ms_per_step", steps > 0 ? 1e3 * c.seconds / (double)steps : 0.0},
                                 {"predicted_tokens_per_second", pred},
                                 {"measured_tokens_per_second", meas},
                                 {"relative_error", err},

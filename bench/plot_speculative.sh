@@ -16,7 +16,7 @@ title=${3:-"speculative decoding: speedup over autoregressive decoding"}
 
 command -v gnuplot >/dev/null || { echo "error: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 1; }
 [[ -r $in ]] || { echo "error: cannot read '$in'" >&2; exit 1; }
-if [[ "$(head -n 1 "$in")" != $'config\tspeedup\ttokens_per_second' ]]; then
+if [[ "$(head -n 1 "$in")" != $'config\tspeedup\ttokens_per_second'* ]]; then
     echo "error: '$in' does not start with the bench_speculative header 'config<TAB>speedup<TAB>tokens_per_second'" >&2
     exit 1
 fi

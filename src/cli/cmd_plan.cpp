@@ -19,7 +19,7 @@ struct PlanCliOptions {
     std::string profile, out;
     int t_max = 32;
     size_t top = 8;
-    bool json = false;
+    bool json = false, conditional = false;
 };
 
 void run_plan(const PlanCliOptions& o) {
@@ -32,7 +32,7 @@ void run_plan(const PlanCliOptions& o) {
         fail(fmt::format("{}: not JSON ({})", o.profile, e.what()));
     }
     const planner::Profile p = planner::profile_from_json(j, o.profile);
-    const planner::Problem problem = planner::make_problem(p);
+    const planner::Problem problem = planner::make_problem(p, o.conditional);
     if (o.t_max < 1 || o.t_max > 64) fail(fmt::format("--t-max must be in 1..64, got {}", o.t_max));
     size_t n_best = 0;
     const std::vector<planner::Ranked> table = planner::plan_table(problem, o.t_max, o.top, &n_best);
@@ -72,6 +72,9 @@ void register_plan(CLI::App& app) {
     cmd->add_option("--t-max", o.t_max, "Largest threshold T_i considered")->capture_default_str();
     cmd->add_option("--top", o.top, "Plans listed before the baselines")->capture_default_str();
     cmd->add_flag("--json", o.json, "Print the plan and alternatives as JSON");
+    cmd->add_flag("--conditional", o.conditional,
+                  "Use the two-type acceptance model (tokens passed on through a level accepted at their own, "
+                  "higher rate) instead of the i.i.d. one");
     cmd->add_option("-o,--output", o.out, "Write the best plan to this file (for hsd generate --plan)");
     cmd->callback([] { run_plan(o); });
 }

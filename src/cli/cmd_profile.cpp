@@ -22,7 +22,7 @@ namespace {
 
 struct ProfileCliOptions {
     std::string model, drafts, exits = "all", prompts, out;
-    int ngram = 0, n_prompts = 8, tokens = 48, n_max = 16, reps = 5, threads = 0;
+    int ngram = 0, n_prompts = 8, tokens = 128, n_max = 16, reps = 5, threads = 0;
     SamplingParams sampling;
     int64_t seed = 1;
 };

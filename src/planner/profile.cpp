@@ -23,17 +23,6 @@ const char* kind_name(LevelRequest::Kind k) {
     return "?";
 }
 
-// Cost row (ms, n = 1..n_max) of running the target from depth a to depth b, plus the head
-// and the sampling transform of every row.
-std::vector<double> segment_row(const Profile& p, int a, int b) {
-    std::vector<double> row((size_t)p.n_max, 0.0);
-    for (size_t s = 0; s + 1 < p.boundaries.size(); ++s)
-        if (p.boundaries[s] >= a && p.boundaries[s + 1] <= b)
-            for (int n = 1; n <= p.n_max; ++n) row[(size_t)n - 1] += p.segment_ms[s][(size_t)n - 1];
-    for (int n = 1; n <= p.n_max; ++n) row[(size_t)n - 1] += p.head_ms[(size_t)n - 1] + n * p.sample_ms;
-    return row;
-}
-
 template <typename T>
 T field(const json& j, const char* key, const std::string& file) {
     if (!j.contains(key)) fail(fmt::format("{}: profile has no field \"{}\"", file, key));
@@ -47,6 +36,8 @@ T field(const json& j, const char* key, const std::string& file) {
 }  // namespace
 
 json to_json(const Profile& p) {
+    json pairs = json::array();
+    for (const Profile::ExitPair& e : p.exit_pairs) pairs.push_back({{"from", e.from}, {"to", e.to}, {"cost_ms", e.cost_ms}});
     json cands = json::array();
     for (const ProfileCandidate& c : p.candidates) {
         json j = {{"name", c.name}, {"kind", kind_name(c.level.kind)}, {"cost_ms", c.cost_ms}, {"draft_ms", c.draft_ms}};
@@ -71,12 +62,7 @@ json to_json(const Profile& p) {
             {"candidates", cands},
             {"target_cost_ms", p.target_cost_ms},
             {"target_draft_ms", p.target_draft_ms},
-            {"boundaries", p.boundaries},
-            {"segment_ms", p.segment_ms},
-            {"head_ms", p.head_ms},
-            {"segment_draft_ms", p.segment_draft_ms},
-            {"head_draft_ms", p.head_draft_ms},
-            {"sample_ms", p.sample_ms},
+            {"exit_pairs", pairs},
             {"accept", p.accept},
             {"accept_positions", p.accept_positions},
             {"accept_passed", p.accept_passed}};
@@ -122,12 +108,9 @@ Profile profile_from_json(const json& j, const std::string& file) {
     }
     p.target_cost_ms = field<std::vector<double>>(j, "target_cost_ms", file);
     p.target_draft_ms = field<double>(j, "target_draft_ms", file);
-    p.boundaries = field<std::vector<int>>(j, "boundaries", file);
-    p.segment_ms = field<std::vector<std::vector<double>>>(j, "segment_ms", file);
-    p.head_ms = field<std::vector<double>>(j, "head_ms", file);
-    p.segment_draft_ms = field<std::vector<double>>(j, "segment_draft_ms", file);
-    p.head_draft_ms = field<double>(j, "head_draft_ms", file);
-    p.sample_ms = field<double>(j, "sample_ms", file);
+    for (const json& e : field<json>(j, "exit_pairs", file))
+        p.exit_pairs.push_back({field<int>(e, "from", file), field<int>(e, "to", file),
+                                field<std::vector<double>>(e, "cost_ms", file)});
     p.accept = field<std::vector<std::vector<double>>>(j, "accept", file);
     p.accept_positions = field<std::vector<std::vector<int64_t>>>(j, "accept_positions", file);
     if (j.contains("accept_passed"))
@@ -144,17 +127,11 @@ Profile profile_from_json(const json& j, const std::string& file) {
     if (p.n_max < 1) fail(fmt::format("{}: n_max must be >= 1", file));
     for (const ProfileCandidate& c : p.candidates) check_row(c.cost_ms, "cost_ms of " + c.name);
     check_row(p.target_cost_ms, "target_cost_ms");
-    check_row(p.head_ms, "head_ms");
-    if (p.boundaries.size() < 2 || p.boundaries.front() != 0 || p.boundaries.back() != p.target_layers ||
-        p.segment_ms.size() + 1 != p.boundaries.size())
-        fail(fmt::format("{}: boundaries must run from 0 to n_layer with one segment_ms row per segment", file));
-    for (size_t s = 0; s < p.segment_ms.size(); ++s) check_row(p.segment_ms[s], fmt::format("segment_ms[{}]", s));
-    if (p.segment_draft_ms.size() != p.segment_ms.size())
-        fail(fmt::format("{}: segment_draft_ms needs one entry per segment", file));
-    for (double v : p.segment_draft_ms)
-        if (!std::isfinite(v) || v < 0) fail(fmt::format("{}: segment_draft_ms holds {}", file, v));
-    for (const ProfileCandidate& c : p.candidates)
-        if (!std::isfinite(c.draft_ms) || c.draft_ms < 0) fail(fmt::format("{}: draft_ms of {} is {}", file, c.name, c.draft_ms));
+    for (const Profile::ExitPair& e : p.exit_pairs) {
+        if (e.from < 0 || e.to <= e.from || e.to > p.target_layers)
+            fail(fmt::format("{}: exit pair {} -> {} is out of order or range", file, e.from, e.to));
+        check_row(e.cost_ms, fmt::format("exit pair {} -> {}", e.from, e.to));
+    }
     if (p.accept.size() != C + 1)
         fail(fmt::format("{}: accept must be {} x {} (candidates + target)", file, C + 1, C + 1));
     for (const auto& row : p.accept)
@@ -168,20 +145,22 @@ Profile profile_from_json(const json& j, const std::string& file) {
         if (!ok) fail(fmt::format("{}: accept_passed must be {} x {} x {}", file, C + 1, C + 1, C + 1));
     }
     for (const ProfileCandidate& c : p.candidates)
-        if (c.level.kind == LevelRequest::Kind::Exit &&
-            std::find(p.boundaries.begin(), p.boundaries.end(), c.level.exit_layer) == p.boundaries.end())
-            fail(fmt::format("{}: exit {} is not a segment boundary", file, c.level.exit_layer));
+        if (c.level.kind == LevelRequest::Kind::Exit && !c.cost_ms.empty()) {
+            bool found = false;
+            for (const Profile::ExitPair& e : p.exit_pairs) found = found || (e.from == 0 && e.to == c.level.exit_layer);
+            if (!found) fail(fmt::format("{}: exit {} has no exit pair from 0", file, c.level.exit_layer));
+        }
     return p;
 }
 
-Problem make_problem(const Profile& p) {
+Problem make_problem(const Profile& p, bool conditional) {
     Problem pr;
     const int C = (int)p.candidates.size();
     pr.n_drafters = C;
     for (const ProfileCandidate& c : p.candidates) pr.names.push_back(c.name);
     pr.names.push_back(p.target_name);
     pr.accept = p.accept;
-    pr.accept_passed = p.accept_passed;
+    if (conditional) pr.accept_passed = p.accept_passed;
     CostTable t;
     const double ms = 1e-3;
     auto seconds = [&](const std::vector<double>& row) {
@@ -191,23 +170,22 @@ Problem make_problem(const Profile& p) {
     };
     for (const ProfileCandidate& c : p.candidates) t.seconds.push_back(seconds(c.cost_ms));
     t.seconds.push_back(seconds(p.target_cost_ms));
-    // An early exit (or the target) above an early exit only runs the layers in between for
-    // the batch, plus the layers below for one token: the last one of the batch, which the
-    // level below produced and never ran (its unevaluated last draft, or its own correction).
+    // An early exit (or the target) above an early exit of the same target resumes from it.
+    auto pair_row = [&](int from, int to) -> const std::vector<double>* {
+        for (const Profile::ExitPair& e : p.exit_pairs)
+            if (e.from == from && e.to == to) return &e.cost_ms;
+        return nullptr;
+    };
     for (int i = 0; i < C; ++i) {
         if (p.candidates[(size_t)i].level.kind != LevelRequest::Kind::Exit) continue;
         const int from = p.candidates[(size_t)i].level.exit_layer;
-        const std::vector<double> lower = segment_row(p, 0, from);
         for (int j = i + 1; j <= C; ++j) {
             const int to = j == C ? p.target_layers
                                   : p.candidates[(size_t)j].level.kind == LevelRequest::Kind::Exit
                                         ? p.candidates[(size_t)j].level.exit_layer
                                         : -1;
             if (to <= from) continue;
-            std::vector<double> row = segment_row(p, from, to);
-            const double one = lower[0] - p.head_ms[0] - p.sample_ms;  // layers [0, from) for one row
-            for (double& v : row) v += one;
-            t.pairwise[{i, j}] = seconds(row);
+            if (const std::vector<double>* row = pair_row(from, to)) t.pairwise[{i, j}] = seconds(*row);
         }
     }
     auto table = cost_from_table(std::move(t));

@@ -19,6 +19,7 @@
 #include "model/staged_context.h"
 #include "planner/profile.h"
 #include "speculative/hierarchy.h"
+#include "speculative/model_drafter.h"
 #include "speculative/ngram_drafter.h"
 
 namespace hsd::planner {
@@ -41,8 +42,8 @@ std::vector<TokenId> filler(int64_t n, int n_vocab, uint32_t seed) {
     return t;
 }
 
-// Forward costs of every model and of the target's layer segments, measured round-robin: each
-// repetition times every (model, n) and (segment, n), so a change of machine load during the
+// Costs of every model and of the target's early-exit pairs, measured round-robin: each
+// repetition times every (model, n) and (pair, n), so a change of machine load during the
 // profile (shared VMs drift by 10-20% over seconds) shifts all of them alike instead of
 // skewing the ratios the planner depends on. Each item runs three times back to back: the
 // first run ("cold", after other models evicted the caches) is what a verification pass pays,
@@ -68,22 +69,52 @@ struct CostBench {
     }
 };
 
-// Adds n = 1..n_max forwards (logits of every row) after `context` tokens of model m; returns
-// the index of the first item.
-size_t add_forward_items(CostBench& b, std::vector<std::unique_ptr<Context>>& keep, const Model& m, ThreadPool& pool,
-                         int context, int n_max) {
-    keep.push_back(std::make_unique<Context>(m, pool, m.config().n_ctx_train));
-    Context* ctx = keep.back().get();
+// A verification pass over r rows on the executor's own code path: ModelDrafter::score over
+// positions [context, context + r) (the first row plays the level's own unprocessed last token,
+// the others the drafts: forward, logits, distributions), then a rollback.
+struct ScoreItems {
+    std::shared_ptr<StagedContext> state;
+    std::vector<std::shared_ptr<ModelDrafter>> views;  // by depth
+    std::shared_ptr<Sampler> sampler;
+    std::shared_ptr<std::vector<TokenId>> seq;
+    std::shared_ptr<std::vector<float>> p;
+    std::shared_ptr<std::vector<TokenId>> best;
+
+    ModelDrafter& view(int depth) {
+        for (auto& v : views)
+            if (v->depth() == depth) return *v;
+        fail(fmt::format("internal error: no view at depth {}", depth));
+    }
+};
+
+ScoreItems make_score_items(const Model& m, ThreadPool& pool, const SamplingParams& sp, int context, int n_max,
+                            const std::vector<int>& exits) {
+    ScoreItems s;
     const int V = m.config().n_vocab;
-    ctx->eval(filler(context, V, 7), false);
+    s.state = std::make_shared<StagedContext>(m, pool, m.config().n_ctx_train);
+    for (int e : exits) s.views.push_back(std::make_shared<ModelDrafter>(s.state, e));
+    s.views.push_back(std::make_shared<ModelDrafter>(s.state, m.config().n_layer));
+    s.sampler = std::make_shared<Sampler>(sp, V);
+    s.seq = std::make_shared<std::vector<TokenId>>(filler(context + n_max, V, 7));
+    s.p = std::make_shared<std::vector<float>>();
+    s.best = std::make_shared<std::vector<TokenId>>();
+    s.state->prefill(std::vector<TokenId>(s.seq->begin(), s.seq->begin() + context));
+    return s;
+}
+
+// Items for r = 1..n_max rows of the view at depth `to`, the first r-1 rows already run to depth
+// `from` (0: nothing run). Returns the index of the first item.
+size_t add_score_items(CostBench& b, ScoreItems s, int context, int n_max, int from, int to) {
     const size_t first = b.items.size();
-    for (int n = 1; n <= n_max; ++n) {
-        auto block = std::make_shared<std::vector<TokenId>>(filler(n, V, 100 + (uint32_t)n));
-        b.items.push_back({[ctx, block, context] {
-                               const double s = now_seconds();
-                               ctx->eval(*block, true);
-                               const double dt = now_seconds() - s;
-                               ctx->truncate(context);
+    for (int r = 1; r <= n_max; ++r) {
+        auto sub = std::make_shared<std::vector<TokenId>>(s.seq->begin(), s.seq->begin() + context + r);
+        b.items.push_back({[s, sub, context, r, from, to]() mutable {
+                               if (from > 0 && r > 1) s.state->advance(sub->data(), context + r - 1, from, 0);
+                               ModelDrafter& v = s.view(to);
+                               const double t0 = now_seconds();
+                               v.score(*sub, context + 1, *s.sampler, *s.p, *s.best);
+                               const double dt = now_seconds() - t0;
+                               v.rollback(context);
                                return dt * 1e3;
                            },
                            {}, {}});
@@ -91,59 +122,7 @@ size_t add_forward_items(CostBench& b, std::vector<std::unique_ptr<Context>>& ke
     return first;
 }
 
-// Adds the target's layer segments [boundaries[s], boundaries[s+1]) and the head for
-// n = 1..n_max rows; item index = first + (n-1) * (segments + 1) + s (s = segments: the head).
-size_t add_segment_items(CostBench& b, std::vector<std::unique_ptr<Context>>& keep, const Model& m, ThreadPool& pool,
-                         int context, int n_max, const std::vector<int>& boundaries) {
-    keep.push_back(std::make_unique<Context>(m, pool, m.config().n_ctx_train));
-    Context* ctx = keep.back().get();
-    const ModelConfig& c = m.config();
-    ctx->eval(filler(context, c.n_vocab, 9), false);
-    auto h = std::make_shared<std::vector<float>>((size_t)(n_max * c.n_embd));
-    ctx->embed(filler(n_max, c.n_vocab, 11).data(), n_max, h->data());
-    auto work = std::make_shared<std::vector<float>>(h->size());
-    auto logits = std::make_shared<std::vector<float>>((size_t)(n_max * c.n_vocab));
-    const size_t first = b.items.size();
-    for (int n = 1; n <= n_max; ++n) {
-        for (size_t s = 0; s + 1 < boundaries.size(); ++s) {
-            const int a = boundaries[s], e = boundaries[s + 1];
-            b.items.push_back({[=] {
-                                   std::copy(h->begin(), h->end(), work->begin());
-                                   const double t0 = now_seconds();
-                                   ctx->run_layers(a, e, work->data(), n, context);
-                                   const double dt = now_seconds() - t0;
-                                   ctx->cache().truncate_layers(a, e, context);
-                                   return dt * 1e3;
-                               },
-                               {}, {}});
-        }
-        b.items.push_back({[=] {
-                               const double t0 = now_seconds();
-                               ctx->head(h->data(), n, logits->data());
-                               return (now_seconds() - t0) * 1e3;
-                           },
-                           {}, {}});
-    }
-    return first;
-}
-
-// ms to turn one logits row into the sampling distribution (argmax + one-hot when greedy).
-double sample_cost(const SamplingParams& sp, int n_vocab) {
-    Sampler s(sp, n_vocab);
-    std::vector<float> logits((size_t)n_vocab), probs;
-    std::mt19937 rng(3);
-    std::normal_distribution<float> nd(0.0f, 3.0f);
-    for (float& v : logits) v = nd(rng);
-    std::vector<double> t;
-    for (int r = 0; r < 31; ++r) {
-        const double t0 = now_seconds();
-        s.probabilities(logits.data(), probs);
-        t.push_back((now_seconds() - t0) * 1e3);
-    }
-    return median(t);
-}
-
-constexpr int kNgramRun = 8;  // longest n-gram proposal followed when estimating its acceptance
+constexpr int kNgramRun = 8;  // longest run of drafts followed when estimating acceptance
 
 // Next-token distributions (after the sampling transform) of one candidate along a sequence,
 // or its proposals (n-gram): rows for positions [first, first + count).
@@ -228,67 +207,54 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
         if (o.progress) o.progress(done / units, what);
     };
     tick("forward costs");
-    p.sample_ms = sample_cost(o.sampling, V);
-    p.boundaries = {0};
-    for (int e : exits) p.boundaries.push_back(e);
-    p.boundaries.push_back(tc.n_layer);
-    const size_t S = p.boundaries.size() - 1;
     {
         CostBench bench;
-        std::vector<std::unique_ptr<Context>> keep;
-        const size_t target_items = add_forward_items(bench, keep, target, pool, p.context, o.n_max);
-        const size_t segment_items = add_segment_items(bench, keep, target, pool, p.context, o.n_max, p.boundaries);
-        std::vector<size_t> draft_items;
-        for (const ProfileCandidate& c : p.candidates)
-            draft_items.push_back(c.level.kind == LevelRequest::Kind::Model
-                                      ? add_forward_items(bench, keep, models.get(c.level.path), pool, p.context, o.n_max)
-                                      : SIZE_MAX);
-        bench.run(o.reps);
-        auto med = [&](size_t i) { return median(bench.items[i].cold); };
-        auto warm = [&](size_t i) { return median(bench.items[i].warm); };
-        p.target_cost_ms.clear();
-        for (int n = 1; n <= o.n_max; ++n) p.target_cost_ms.push_back(med(target_items + (size_t)n - 1));
-        p.target_draft_ms = warm(target_items) + p.sample_ms;
-        p.segment_ms.assign(S, {});
-        p.head_ms.clear();
-        for (int n = 1; n <= o.n_max; ++n) {
-            const size_t base = segment_items + (size_t)(n - 1) * (S + 1);
-            for (size_t s = 0; s < S; ++s) p.segment_ms[s].push_back(med(base + s));
-            p.head_ms.push_back(med(base + S));
+        ScoreItems target_items = make_score_items(target, pool, o.sampling, p.context, o.n_max, exits);
+        const size_t full = add_score_items(bench, target_items, p.context, o.n_max, 0, tc.n_layer);
+        // Exit pairs: every exit from scratch, and every exit or the target above a shallower exit.
+        std::vector<std::pair<int, int>> pairs;
+        for (size_t k = 0; k < exits.size(); ++k) {
+            pairs.push_back({0, exits[k]});
+            for (size_t l = k + 1; l <= exits.size(); ++l)
+                pairs.push_back({exits[k], l < exits.size() ? exits[l] : tc.n_layer});
         }
-        p.segment_draft_ms.clear();
-        for (size_t s = 0; s < S; ++s) p.segment_draft_ms.push_back(warm(segment_items + s));
-        p.head_draft_ms = warm(segment_items + S);
-        for (size_t i = 0; i < p.candidates.size(); ++i)
+        std::vector<size_t> pair_items;
+        for (auto [from, to] : pairs)
+            pair_items.push_back(add_score_items(bench, target_items, p.context, o.n_max, from, to));
+        std::vector<size_t> draft_items;
+        for (const ProfileCandidate& c : p.candidates) {
+            if (c.level.kind != LevelRequest::Kind::Model) {
+                draft_items.push_back(SIZE_MAX);
+                continue;
+            }
+            const Model& m = models.get(c.level.path);
+            draft_items.push_back(add_score_items(bench, make_score_items(m, pool, o.sampling, p.context, o.n_max, {}),
+                                                  p.context, o.n_max, 0, m.config().n_layer));
+        }
+        bench.run(o.reps);
+        auto cold = [&](size_t first) {
+            std::vector<double> row;
+            for (int n = 1; n <= o.n_max; ++n) row.push_back(median(bench.items[first + (size_t)n - 1].cold));
+            return row;
+        };
+        auto warm = [&](size_t first) { return median(bench.items[first].warm); };
+        p.target_cost_ms = cold(full);
+        p.target_draft_ms = warm(full);
+        for (size_t k = 0; k < pairs.size(); ++k)
+            p.exit_pairs.push_back({pairs[k].first, pairs[k].second, cold(pair_items[k])});
+        for (size_t i = 0; i < p.candidates.size(); ++i) {
+            ProfileCandidate& c = p.candidates[i];
             if (draft_items[i] != SIZE_MAX) {
-                for (int n = 1; n <= o.n_max; ++n) p.candidates[i].cost_ms.push_back(med(draft_items[i] + (size_t)n - 1));
-                p.candidates[i].draft_ms = warm(draft_items[i]) + p.sample_ms;
-            }
-    }
-    auto with_sampling = [&](std::vector<double> row) {
-        for (size_t n = 1; n <= row.size(); ++n) row[n - 1] += (double)n * p.sample_ms;
-        return row;
-    };
-    p.target_cost_ms = with_sampling(p.target_cost_ms);
-    for (ProfileCandidate& c : p.candidates) {
-        switch (c.level.kind) {
-            case LevelRequest::Kind::Model:
-                c.cost_ms = with_sampling(c.cost_ms);
-                break;
-            case LevelRequest::Kind::Exit: {
-                std::vector<double> row((size_t)o.n_max, 0.0);
-                for (size_t s = 0; s + 1 < p.boundaries.size(); ++s)
-                    if (p.boundaries[s + 1] <= c.level.exit_layer)
-                        for (int n = 1; n <= o.n_max; ++n) row[(size_t)n - 1] += p.segment_ms[s][(size_t)n - 1];
-                for (int n = 1; n <= o.n_max; ++n) row[(size_t)n - 1] += p.head_ms[(size_t)n - 1];
-                c.cost_ms = with_sampling(row);
-                c.draft_ms = p.head_draft_ms + p.sample_ms;
-                for (size_t s = 0; s + 1 < p.boundaries.size(); ++s)
-                    if (p.boundaries[s + 1] <= c.level.exit_layer) c.draft_ms += p.segment_draft_ms[s];
-                break;
-            }
-            case LevelRequest::Kind::Ngram: {
-                // A lookup over a prompt-sized sequence; no model pass, q is one-hot.
+                c.cost_ms = cold(draft_items[i]);
+                c.draft_ms = warm(draft_items[i]);
+            } else if (c.level.kind == LevelRequest::Kind::Exit) {
+                for (size_t k = 0; k < pairs.size(); ++k)
+                    if (pairs[k].first == 0 && pairs[k].second == c.level.exit_layer) {
+                        c.cost_ms = cold(pair_items[k]);
+                        c.draft_ms = warm(pair_items[k]);
+                    }
+            } else {
+                // The n-gram drafter: a lookup over a prompt-sized sequence, no model pass.
                 std::vector<double> t;
                 for (int r = 0; r < 21; ++r) {
                     const double t0 = now_seconds();
@@ -297,7 +263,6 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                 }
                 c.cost_ms.assign((size_t)o.n_max, median(t));
                 c.draft_ms = median(t);
-                break;
             }
         }
     }
@@ -325,7 +290,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     p.accept.assign(C + 1, std::vector<double>(C + 1, 0.0));
     p.accept_positions.assign(C + 1, std::vector<int64_t>(C + 1, 0));
     std::vector<std::vector<double>> sum(C + 1, std::vector<double>(C + 1, 0.0));
-    std::vector<std::vector<double>> ngram_tested(C + 1, std::vector<double>(C + 1, 0.0));
+    std::vector<std::vector<double>> walk_tested(C + 1, std::vector<double>(C + 1, 0.0));
     // Two-type statistics: [i][k][j] accepted mass and weight of tokens i drafted, k accepted.
     std::vector<std::vector<std::vector<double>>> pass_acc(
         C + 1, std::vector<std::vector<double>>(C + 1, std::vector<double>(C + 1, 0.0)));
@@ -477,12 +442,13 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             for (size_t i = 0; i < v; ++i) {
                 const Rows& ir = *rows_below[i];
                 const bool ngram = p.candidates[i].level.kind == LevelRequest::Kind::Ngram;
-                for (int64_t t = 0; t < count; ++t) {
-                    double a = 0;
-                    if (ngram) {
-                        // Copied continuations are accepted in runs, not token by token: the
-                        // geometric model's estimate is E[run] / (E[run] + P(the run ends before
-                        // the proposal does)), with no proposal counting as one failure.
+                if (ngram) {
+                    // Copied continuations are accepted in runs, not token by token, so walk the
+                    // trajectory as the executor does: look up a proposal, accept its run, jump
+                    // past it and the verifier's own token, look up again. The geometric model's
+                    // estimate is E[run] / (E[run] + P(the run ends before the proposal does)),
+                    // no proposal counting as one failure.
+                    for (int64_t t = 0; t < count;) {
                         double run = 0, all = 1;
                         int m = 0;
                         for (int k = 0; k < kNgramRun && t + k < count; ++k) {
@@ -494,17 +460,43 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                             run += all;
                         }
                         sum[i][v] += run;
-                        ngram_tested[i][v] += run + (m == 0 ? 1.0 : 1.0 - all);
-                        continue;
-                    } else if (greedy) {
-                        a = ir.argmax[(size_t)t] == vr.argmax[(size_t)t];
+                        walk_tested[i][v] += run + (m == 0 ? 1.0 : 1.0 - all);
+                        ++p.accept_positions[i][v];
+                        t += (int64_t)(run + 0.5) + 1;
+                    }
+                    continue;
+                }
+                // Per position: P(v accepts i's token) (greedy: argmax agreement; sampling: the
+                // speculative-sampling acceptance sum_x min(p_i, p_v)). Along v's trajectory a
+                // drafter's k-th draft after an accepted run sees exactly the trajectory's prefix,
+                // so a run of acceptances from t is a run of these events. Acceptance comes in
+                // runs (easy stretches of code), so estimate the rate the way the executor samples
+                // positions: a verification judges drafts from t until the first rejection (at
+                // most kNgramRun), the verifier's own token takes the next position, the next
+                // batch starts after it. Geometric estimate: E[accepted] / (E[accepted] + P(a
+                // rejection ended the batch)).
+                std::vector<double> a((size_t)count);
+                for (int64_t t = 0; t < count; ++t) {
+                    if (greedy) {
+                        a[(size_t)t] = ir.argmax[(size_t)t] == vr.argmax[(size_t)t];
                     } else {
                         const float* pi_ = ir.probs.data() + t * V;
                         const float* pv = vr.probs.data() + t * V;
-                        for (int x = 0; x < V; ++x) a += std::min(pi_[x], pv[x]);
+                        double m = 0;
+                        for (int x = 0; x < V; ++x) m += std::min(pi_[x], pv[x]);
+                        a[(size_t)t] = m;
                     }
-                    sum[i][v] += a;
                     ++p.accept_positions[i][v];
+                }
+                for (int64_t t = 0; t < count;) {
+                    double run = 0, all = 1;
+                    for (int k = 0; k < kNgramRun && t + k < count; ++k) {
+                        all *= a[(size_t)(t + k)];
+                        run += all;
+                    }
+                    sum[i][v] += run;
+                    walk_tested[i][v] += run + (1.0 - all);
+                    t += (int64_t)(run + 0.5) + 1;
                 }
             }
             done += 1;
@@ -512,10 +504,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     }
     for (size_t i = 0; i <= C; ++i)
         for (size_t j = i + 1; j <= C; ++j)
-            if (ngram_tested[i][j] > 0)
-                p.accept[i][j] = std::min(1.0, sum[i][j] / ngram_tested[i][j]);
-            else if (p.accept_positions[i][j] > 0)
-                p.accept[i][j] = std::min(1.0, sum[i][j] / (double)p.accept_positions[i][j]);
+            if (walk_tested[i][j] > 0) p.accept[i][j] = std::min(1.0, sum[i][j] / walk_tested[i][j]);
     // Too few tokens agreed on to estimate the two-type rate: fall back to the plain one.
     p.accept_passed.assign(C + 1, std::vector<std::vector<double>>(C + 1, std::vector<double>(C + 1, 0.0)));
     for (size_t i = 0; i <= C; ++i)

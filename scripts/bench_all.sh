@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs every benchmark whose figures docs/BENCHMARKS.md quotes and writes the results to
+# bench/results/ (JSON, TSV) and the plots to docs/img/. Needs ../shared and a Release build
+# in build/ (cmake -S . -B build && cmake --build build -j). About 45 minutes on 2 cores.
+#
+#   bash scripts/bench_all.sh [forward|hsd|hispec|planner ...]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=build/bench
+R=bench/results
+IMG=docs/img
+S=../shared
+mkdir -p "$R" "$IMG"
+what=${*:-forward hsd hispec planner}
+HE=$S/prompts/HumanEval.jsonl.gz
+SB=$S/prompts/spec_bench_question.jsonl
+
+for w in $what; do
+case $w in
+forward)
+    $B/bench_forward --json-out $R/forward.json | tee $R/forward.txt
+    ;;
+hsd)
+    # Issue 4: single drafters, the n-gram drafter, 2- and 3-level hierarchies (bench default).
+    for t in 0 1; do
+        $B/bench_speculative --target target --prompts $HE --n-prompts 20 --n-predict 128 --temp $t \
+            --label "HSD HumanEval T=$t" --json-out $R/hsd_humaneval_t$t.json --tsv-out $R/hsd_humaneval_t$t.tsv \
+            | tee $R/hsd_humaneval_t$t.txt
+        bench/plot_speculative.sh $R/hsd_humaneval_t$t.tsv $IMG/hsd_humaneval_t$t.png \
+            "hsd-target, HumanEval (20 prompts x 128 tokens), T=$t: speedup over autoregressive"
+        $B/bench_speculative --target target --prompts $SB --n-prompts 24 --stride 20 --n-predict 128 --temp $t \
+            --label "HSD Spec-Bench T=$t" --json-out $R/hsd_specbench_t$t.json --tsv-out $R/hsd_specbench_t$t.tsv \
+            | tee $R/hsd_specbench_t$t.txt
+        bench/plot_speculative.sh $R/hsd_specbench_t$t.tsv $IMG/hsd_specbench_t$t.png \
+            "hsd-target, Spec-Bench (24 prompts, all categories, x 128 tokens), T=$t: speedup over autoregressive"
+    done
+    ;;
+hispec)
+    # Issue 6: self-speculation at each exit, a HiSpec grid (exit-draft, exit-verify, N_d, N_i),
+    # and mixed hierarchies, on hsd-target and hsd-ee-small.
+    T_CFG="@2:4;@4:4;@8:4;@12:4;@4:2;@8:2"
+    for dv in "2 4" "2 8" "4 8" "4 12" "8 12"; do set -- $dv
+        for nn in "2 4" "3 6" "4 8"; do set -- $dv $nn; T_CFG+=";@$1:$3,@$2:$4"; done; done
+    T_CFG+=";ngram3:3,@4:4,@12:8;m0:3,@8:6;ngram3:3,m1:4,@12:8"
+    E_CFG="@1:4;@2:4;@4:4;@6:4;@2:2;@4:2"
+    for dv in "1 2" "1 4" "2 4" "2 6" "4 6"; do set -- $dv
+        for nn in "2 4" "3 6" "4 8"; do set -- $dv $nn; E_CFG+=";@$1:$3,@$2:$4"; done; done
+    E_CFG+=";ngram3:3,@2:3,@6:6;ngram3:3,@4:4"
+    for t in 0 1; do
+        for set_name in humaneval specbench; do
+            if [[ $set_name == humaneval ]]; then P="--prompts $HE --n-prompts 20"; else P="--prompts $SB --n-prompts 24 --stride 20"; fi
+            $B/bench_speculative --target target $P --n-predict 128 --temp $t --configs "$T_CFG" \
+                --label "HiSpec hsd-target $set_name T=$t" --json-out $R/hispec_target_${set_name}_t$t.json \
+                --tsv-out $R/hispec_target_${set_name}_t$t.tsv | tee $R/hispec_target_${set_name}_t$t.txt
+            bench/plot_speculative.sh $R/hispec_target_${set_name}_t$t.tsv $IMG/hispec_target_${set_name}_t$t.png \
+                "hsd-target early exits, $set_name, T=$t: speedup over autoregressive"
+            $B/bench_speculative --target ee-small $P --n-predict 128 --temp $t --configs "$E_CFG" \
+                --label "HiSpec hsd-ee-small $set_name T=$t" --json-out $R/hispec_eesmall_${set_name}_t$t.json \
+                --tsv-out $R/hispec_eesmall_${set_name}_t$t.tsv | tee $R/hispec_eesmall_${set_name}_t$t.txt
+            bench/plot_speculative.sh $R/hispec_eesmall_${set_name}_t$t.tsv $IMG/hispec_eesmall_${set_name}_t$t.png \
+                "hsd-ee-small early exits, $set_name, T=$t: speedup over autoregressive"
+        done
+    done
+    ;;
+planner)
+    # Issue 5: profile on HumanEval prompts 0-7, predict and measure 16 hierarchies + the plan
+    # on prompts 8-19 (held out), greedy and T=1.
+    M=$S/models
+    V_CFG="m0:3;m1:4;m2:3;ngram3:4;@4:3;m0:3,m1:6;m0:2,m1:4;m1:3,m2:6;m0:3,m2:6;ngram3:3,m1:4;ngram3:2,m0:3,m1:6;m0:3,m1:6,m2:12;@2:2,@4:4;@4:3,@8:6;m0:3,@8:6;ngram3:3,@4:4,@12:8"
+    for t in 0 1; do
+        build/hsd profile -m $M/hsd-target.gguf --drafts $M/hsd-m0.gguf,$M/hsd-m1.gguf,$M/hsd-m2.gguf --draft-ngram \
+            --prompts $HE --n-prompts 8 --tokens 128 --temp $t --top-k 0 --top-p 1 --min-p 0 \
+            -o $R/profile_humaneval_t$t.json | tee $R/profile_humaneval_t$t.txt
+        build/hsd plan $R/profile_humaneval_t$t.json -o $R/plan_humaneval_t$t.json | tee $R/plan_humaneval_t$t.txt
+        for model in iid conditional; do
+            extra=""; [[ $model == conditional ]] && extra="--conditional"
+            $B/bench_speculative --target target --prompts $HE --skip-prompts 8 --n-prompts 12 --n-predict 128 --temp $t \
+                --configs "$V_CFG" --profile $R/profile_humaneval_t$t.json --add-plan $extra \
+                --label "planner validation T=$t ($model)" --json-out $R/planner_t${t}_$model.json \
+                --tsv-out $R/planner_t${t}_$model.tsv | tee $R/planner_t${t}_$model.txt
+        done
+    done
+    bench/plot_planner.sh $IMG/planner_predicted_vs_measured.png \
+        "hsd plan: predicted vs measured tokens/s, HumanEval 8-19 (profiled on 0-7)" \
+        $R/planner_t0_iid.tsv "greedy, i.i.d." $R/planner_t1_iid.tsv "T=1, i.i.d." \
+        $R/planner_t0_conditional.tsv "greedy, two-type" $R/planner_t1_conditional.tsv "T=1, two-type"
+    ;;
+*) echo "unknown benchmark '$w' (forward, hsd, hispec, planner)" >&2; exit 2 ;;
+esac
+done
