@@ -156,6 +156,7 @@ struct Config {
     std::vector<double> prompt_seconds;
     bool predicted = false;                // the profile can cost it
     hsd::planner::Prediction prediction;
+    hsd::planner::Prediction other;        // the other acceptance model (two-type / i.i.d.)
     std::vector<double> alpha;             // profiled acceptance of each level by the one above
 
     double tps() const { return seconds > 0 ? (double)tokens / seconds : 0.0; }
@@ -289,6 +290,7 @@ int main(int argc, char** argv) {
                 if (!planner::chain_of(profile, c.requests, chain)) continue;
                 c.predicted = true;
                 c.prediction = planner::evaluate(problem, chain, planner::Variant::Overshoot);
+                c.other = planner::evaluate(planner::make_problem(profile, !conditional), chain, planner::Variant::Overshoot);
                 for (size_t k = 0; k < chain.levels.size(); ++k) {
                     const size_t above = k + 1 < chain.levels.size() ? (size_t)chain.levels[k + 1] : profile.candidates.size();
                     c.alpha.push_back(profile.accept[(size_t)chain.levels[k]][above]);
@@ -496,7 +498,7 @@ int main(int argc, char** argv) {
             fmt::print("{:<{}} {:>10} {:>10} {:>8} {:>9} {:>9}   per level: alpha (profile) / measured; measured "
                        "acceptance of tokens the level produced | accepted from below\n",
                        "config", width, "predicted", "measured", "error", "pred x", "meas x");
-            double sum_abs = 0, max_abs = 0, sum_abs_x = 0;
+            double sum_abs = 0, max_abs = 0, sum_abs_x = 0, sum_abs_other = 0;
             int n = 0;
             double best_measured = 0;
             std::string best_config;
@@ -515,6 +517,7 @@ int main(int argc, char** argv) {
                 const double err = pred / meas - 1, err_x = c.prediction.speedup / (meas / ar_tps) - 1;
                 sum_abs += std::fabs(err);
                 sum_abs_x += std::fabs(err_x);
+                sum_abs_other += std::fabs(c.other.tokens_per_second / meas - 1);
                 max_abs = std::max(max_abs, std::fabs(err));
                 ++n;
                 std::string lv;
@@ -548,6 +551,8 @@ int main(int argc, char** argv) {
                                 {"predicted_ms_per_step", 1e3 * c.prediction.seconds_per_step},
                                 {"measured_ms_per_step", steps > 0 ? 1e3 * c.seconds / (double)steps : 0.0},
                                 {"predicted_tokens_per_second", pred},
+                                {"predicted_tokens_per_second_other_model", c.other.tokens_per_second},
+                                {"predicted_tokens_per_step_other_model", c.other.tokens_per_step},
                                 {"measured_tokens_per_second", meas},
                                 {"relative_error", err},
                                 {"predicted_speedup", c.prediction.speedup},
@@ -556,12 +561,15 @@ int main(int argc, char** argv) {
             }
             if (n > 0) {
                 fmt::print("mean |error| {:.1f}% (tokens/s), {:.1f}% (speedup); max |error| {:.1f}% over {} "
-                           "configurations\n",
-                           100 * sum_abs / n, 100 * sum_abs_x / n, 100 * max_abs, n);
+                           "configurations ({} acceptance model; the {} model: mean |error| {:.1f}%)\n",
+                           100 * sum_abs / n, 100 * sum_abs_x / n, 100 * max_abs, n, conditional ? "two-type" : "i.i.d.",
+                           conditional ? "i.i.d." : "two-type", 100 * sum_abs_other / n);
             }
             jpred = {{"profile", profile_path},
                      {"autoregressive_predicted_tokens_per_second", ar_pred},
+                     {"acceptance_model", conditional ? "two-type" : "iid"},
                      {"mean_abs_error", n ? sum_abs / n : 0.0},
+                     {"mean_abs_error_other_model", n ? sum_abs_other / n : 0.0},
                      {"mean_abs_error_speedup", n ? sum_abs_x / n : 0.0},
                      {"max_abs_error", max_abs},
                      {"configs", rows}};

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark whose figures docs/BENCHMARKS.md quotes and writes the results to
 # bench/results/ (JSON, TSV) and the plots to docs/img/. Needs ../shared and a Release build
-# in build/ (cmake -S . -B build && cmake --build build -j). About 45 minutes on 2 cores.
+# in build/ (cmake -S . -B build && cmake --build build -j). About 75 minutes on 2 cores.
 #
 #   bash scripts/bench_all.sh [forward|hsd|hispec|planner ...]   (default: all)
 set -euo pipefail
@@ -28,27 +28,27 @@ hsd)
             | tee $R/hsd_humaneval_t$t.txt
         bench/plot_speculative.sh $R/hsd_humaneval_t$t.tsv $IMG/hsd_humaneval_t$t.png \
             "hsd-target, HumanEval (20 prompts x 128 tokens), T=$t: speedup over autoregressive"
-        $B/bench_speculative --target target --prompts $SB --n-prompts 24 --stride 20 --n-predict 128 --temp $t \
+        $B/bench_speculative --target target --prompts $SB --n-prompts 16 --stride 30 --n-predict 128 --temp $t \
             --label "HSD Spec-Bench T=$t" --json-out $R/hsd_specbench_t$t.json --tsv-out $R/hsd_specbench_t$t.tsv \
             | tee $R/hsd_specbench_t$t.txt
         bench/plot_speculative.sh $R/hsd_specbench_t$t.tsv $IMG/hsd_specbench_t$t.png \
-            "hsd-target, Spec-Bench (24 prompts, all categories, x 128 tokens), T=$t: speedup over autoregressive"
+            "hsd-target, Spec-Bench (16 prompts, all categories, x 128 tokens), T=$t: speedup over autoregressive"
     done
     ;;
 hispec)
     # Issue 6: self-speculation at each exit, a HiSpec grid (exit-draft, exit-verify, N_d, N_i),
     # and mixed hierarchies, on hsd-target and hsd-ee-small.
-    T_CFG="@2:4;@4:4;@8:4;@12:4;@4:2;@8:2"
+    T_CFG="@2:4;@4:4;@8:4;@12:4;@4:2"
     for dv in "2 4" "2 8" "4 8" "4 12" "8 12"; do set -- $dv
-        for nn in "2 4" "3 6" "4 8"; do set -- $dv $nn; T_CFG+=";@$1:$3,@$2:$4"; done; done
+        for nn in "2 4" "4 8"; do set -- $dv $nn; T_CFG+=";@$1:$3,@$2:$4"; done; done
     T_CFG+=";ngram3:3,@4:4,@12:8;m0:3,@8:6;ngram3:3,m1:4,@12:8"
-    E_CFG="@1:4;@2:4;@4:4;@6:4;@2:2;@4:2"
+    E_CFG="@1:4;@2:4;@4:4;@6:4;@4:2"
     for dv in "1 2" "1 4" "2 4" "2 6" "4 6"; do set -- $dv
-        for nn in "2 4" "3 6" "4 8"; do set -- $dv $nn; E_CFG+=";@$1:$3,@$2:$4"; done; done
+        for nn in "2 4" "4 8"; do set -- $dv $nn; E_CFG+=";@$1:$3,@$2:$4"; done; done
     E_CFG+=";ngram3:3,@2:3,@6:6;ngram3:3,@4:4"
     for t in 0 1; do
         for set_name in humaneval specbench; do
-            if [[ $set_name == humaneval ]]; then P="--prompts $HE --n-prompts 20"; else P="--prompts $SB --n-prompts 24 --stride 20"; fi
+            if [[ $set_name == humaneval ]]; then P="--prompts $HE --n-prompts 12"; else P="--prompts $SB --n-prompts 12 --stride 40"; fi
             $B/bench_speculative --target target $P --n-predict 128 --temp $t --configs "$T_CFG" \
                 --label "HiSpec hsd-target $set_name T=$t" --json-out $R/hispec_target_${set_name}_t$t.json \
                 --tsv-out $R/hispec_target_${set_name}_t$t.tsv | tee $R/hispec_target_${set_name}_t$t.txt
@@ -72,18 +72,14 @@ planner)
             --prompts $HE --n-prompts 8 --tokens 128 --temp $t --top-k 0 --top-p 1 --min-p 0 \
             -o $R/profile_humaneval_t$t.json | tee $R/profile_humaneval_t$t.txt
         build/hsd plan $R/profile_humaneval_t$t.json -o $R/plan_humaneval_t$t.json | tee $R/plan_humaneval_t$t.txt
-        for model in iid conditional; do
-            extra=""; [[ $model == conditional ]] && extra="--conditional"
-            $B/bench_speculative --target target --prompts $HE --skip-prompts 8 --n-prompts 12 --n-predict 128 --temp $t \
-                --configs "$V_CFG" --profile $R/profile_humaneval_t$t.json --add-plan $extra \
-                --label "planner validation T=$t ($model)" --json-out $R/planner_t${t}_$model.json \
-                --tsv-out $R/planner_t${t}_$model.tsv | tee $R/planner_t${t}_$model.txt
-        done
+        $B/bench_speculative --target target --prompts $HE --skip-prompts 8 --n-prompts 12 --n-predict 128 --temp $t \
+            --configs "$V_CFG" --profile $R/profile_humaneval_t$t.json --add-plan \
+            --label "planner validation T=$t" --json-out $R/planner_t$t.json \
+            --tsv-out $R/planner_t$t.tsv | tee $R/planner_t$t.txt
     done
     bench/plot_planner.sh $IMG/planner_predicted_vs_measured.png \
         "hsd plan: predicted vs measured tokens/s, HumanEval 8-19 (profiled on 0-7)" \
-        $R/planner_t0_iid.tsv "greedy, i.i.d." $R/planner_t1_iid.tsv "T=1, i.i.d." \
-        $R/planner_t0_conditional.tsv "greedy, two-type" $R/planner_t1_conditional.tsv "T=1, two-type"
+        $R/planner_t0.tsv "greedy" $R/planner_t1.tsv "temperature 1"
     ;;
 *) echo "unknown benchmark '$w' (forward, hsd, hispec, planner)" >&2; exit 2 ;;
 esac
