@@ -158,6 +158,8 @@ void run_generate(GenerateOptions o) {
     } else if (!o.hierarchy.empty()) {
         more = parse_level_list(o.hierarchy);
     }
+    if (o.hispec) more = hispec_levels(*model, o.hs);
+    if (o.self_spec) more = self_spec_levels(*model, o.hs);
     if (!o.plan.empty()) {
         const planner::Plan plan = planner::load_plan(o.plan);
         namespace fs = std::filesystem;

@@ -1,0 +1,151 @@
+// The `hsd` program end to end (it runs the built binary): every speculative mode of
+// `hsd generate` reproduces autoregressive greedy output (--compare-ar) with the levels it
+// announces, `hsd profile` -> `hsd plan -o` -> `hsd generate --plan` works, and bad input
+// exits with status 1 and a message naming the problem. Uses hsd-ee-small (8 layers, early
+// exits 1, 2, 4, 6) as the target so it is quick under sanitizers too.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_support.h"
+
+using json = nlohmann::json;
+
+namespace {
+
+struct CliRun {
+    int status = -1;
+    std::string out;  // stdout and stderr
+};
+
+CliRun run(const std::string& args) {
+    const std::string cmd = std::string(HSD_CLI_PATH) + " " + args + " 2>&1";
+    CliRun r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 4096> buf{};
+    size_t got;
+    while ((got = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+std::string model(const std::string& name) { return hsd::test::shared_path("models/" + name + ".gguf"); }
+
+// The JSON object printed by --json (the last line starting with '{').
+json last_json(const std::string& out) {
+    const size_t at = out.rfind("\n{");
+    return json::parse(out.substr(at == std::string::npos ? out.find('{') : at + 1));
+}
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("hsd_cli_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+const char* kPrompt = "-p 'def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n' -n 24 --temp 0";
+
+TEST(Cli, SpeculativeModesReproduceAutoregressiveOutput) {
+    HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
+    HSD_REQUIRE_SHARED("models/hsd-m0.gguf");
+    const std::string t = model("hsd-ee-small");
+    struct Mode {
+        std::string flags;
+        std::vector<std::string> levels;  // names of the draft levels, bottom first (suffix match)
+    };
+    const std::vector<Mode> modes = {
+        {"--hispec", {"@1", "@2"}},
+        {"--hispec --exit-draft 2 --exit-verify 6 --draft-n 3 --window 6", {"@2", "@6"}},
+        {"--self-spec --exit-draft 4", {"@4"}},
+        {"--hierarchy ngram3:3,@4:4", {"ngram(3)", "@4"}},
+        {"--draft " + model("hsd-m0") + " --draft-max 3", {"hsd-m0.gguf"}},
+        {"--draft-ngram 3 --hierarchy " + model("hsd-m0") + ":3,@4:5", {"ngram(3)", "hsd-m0.gguf", "@4"}},
+    };
+    for (const Mode& m : modes) {
+        SCOPED_TRACE(m.flags);
+        const CliRun r = run("generate -m " + t + " " + m.flags + " " + kPrompt + " --json --compare-ar");
+        ASSERT_EQ(r.status, 0) << r.out;
+        const json j = last_json(r.out);
+        EXPECT_TRUE(j.at("compare_ar").at("tokens_identical").get<bool>());
+        EXPECT_EQ(j.at("tokens").size(), 24u);
+        const json& levels = j.at("speculative").at("levels");
+        ASSERT_EQ(levels.size(), m.levels.size() + 1);
+        for (size_t i = 0; i < m.levels.size(); ++i) {
+            const std::string name = levels[i].at("name").get<std::string>();
+            EXPECT_TRUE(name.size() >= m.levels[i].size() &&
+                        name.compare(name.size() - m.levels[i].size(), m.levels[i].size(), m.levels[i]) == 0)
+                << name << " should end with " << m.levels[i];
+        }
+        EXPECT_GT(j.at("speculative").at("layer_evals").get<int64_t>(), 0);
+    }
+}
+
+TEST(Cli, ProfilePlanGenerate) {
+    HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
+    HSD_REQUIRE_SHARED("models/hsd-m0.gguf");
+    const std::string t = model("hsd-ee-small");
+    const std::string prompts = temp_path("prompts.jsonl"), profile = temp_path("profile.json"),
+                      plan = temp_path("plan.json");
+    std::ofstream(prompts) << R"({"prompt": "def add(a, b):\n    return a + b\n\ndef mul(a, b):\n"})" << "\n"
+                           << R"({"prompt": "import numpy as np\n\nx = np.zeros(3)\n"})" << "\n";
+    CliRun r = run("profile -m " + t + " --drafts " + model("hsd-m0") + " --draft-ngram --prompts " + prompts +
+                " --tokens 12 --n-max 4 --reps 1 --temp 0 -o " + profile);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("wrote " + profile), std::string::npos) << r.out;
+    r = run("plan " + profile + " --t-max 8 -o " + plan);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("none (target alone)"), std::string::npos) << "baselines are listed\n" << r.out;
+    r = run("plan " + profile + " --t-max 8 --json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json pj = last_json(r.out);
+    EXPECT_GT(pj.at("predicted_tokens_per_second").get<double>(), 0);
+    r = run("generate -m " + t + " --plan " + plan + " " + kPrompt + " --json --compare-ar");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_TRUE(last_json(r.out).at("compare_ar").at("tokens_identical").get<bool>());
+    // A plan is for one target.
+    r = run("generate -m " + model("hsd-m0") + " --plan " + plan + " -p hi -n 2");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("was planned for target"), std::string::npos) << r.out;
+    // --hierarchy auto profiles the prompt and plans.
+    r = run("generate -m " + t + " --hierarchy auto " + kPrompt + " --json --compare-ar");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json aj = last_json(r.out);
+    EXPECT_TRUE(aj.at("compare_ar").at("tokens_identical").get<bool>());
+    EXPECT_TRUE(aj.contains("plan"));
+    for (const std::string& f : {prompts, profile, plan}) std::filesystem::remove(f);
+}
+
+TEST(Cli, BadInputNamesTheProblem) {
+    HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
+    HSD_REQUIRE_SHARED("models/hsd-m0.gguf");
+    const std::string t = model("hsd-ee-small");
+    const std::string bad = temp_path("bad.json");
+    std::ofstream(bad) << "{\"a\": 1}\n";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"generate -m " + model("hsd-m0") + " --hispec -p hi", "lists no early exits"},
+        {"generate -m " + t + " --hierarchy @3:2 -p hi", "no early exit after layer 3"},
+        {"generate -m " + t + " --hierarchy @4:2,@2:2 -p hi", "shallowest first"},
+        {"generate -m " + t + " --hierarchy " + model("hsd-m0") + ":x -p hi", "threshold 'x'"},
+        {"generate -m " + t + " --hispec --exit-draft 4 --exit-verify 2 -p hi", "deeper"},
+        {"generate -m " + t + " --hispec --draft " + model("hsd-m0") + " -p hi", "only one of"},
+        {"generate -m " + t + " --plan " + bad + " -p hi", "\"target\""},
+        {"plan " + bad, "no field \"target\""},
+        {"profile -m " + t + " --prompts /nonexistent.jsonl -o " + bad, "/nonexistent.jsonl"},
+    };
+    for (const auto& [args, want] : cases) {
+        const CliRun r = run(args);
+        EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
+        EXPECT_NE(r.out.find("error: "), std::string::npos) << args << "\n" << r.out;
+        EXPECT_NE(r.out.find(want), std::string::npos) << args << "\n" << r.out;
+    }
+    std::filesystem::remove(bad);
+}
+
+}  // namespace
