@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "common/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/thread_pool.h"
@@ -23,15 +23,6 @@
 using namespace hsd;
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -70,7 +61,7 @@ int main(int argc, char** argv) {
         else if (a == "--json-out") json_out = next();
         else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
     }
-    std::vector<std::string> models = split(models_arg);
+    std::vector<std::string> models = split_list(models_arg);
     if (models.empty())
         for (const char* m : {"hsd-m0", "hsd-m1", "hsd-m2", "hsd-ee-small", "hsd-target"})
             models.push_back(shared + "/models/" + m + ".gguf");

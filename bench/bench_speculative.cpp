@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "decoding/generate.h"
 #include "kernels/thread_pool.h"
 #include "model/context.h"
@@ -172,14 +173,8 @@ struct Config {
 }
 
 int to_int(const std::string& flag, const std::string& v) {
-    size_t used = 0;
     int x = 0;
-    try {
-        x = std::stoi(v, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (v.empty() || used != v.size()) usage_error(fmt::format("{}: '{}' is not an integer", flag, v));
+    if (!parse_int(v, &x)) usage_error(fmt::format("{}: '{}' is not an integer", flag, v));
     return x;
 }
 
@@ -268,13 +263,12 @@ int main(int argc, char** argv) {
 
         // --- the planner's view (optional) ---
         planner::Profile profile;
-        planner::Problem problem;
+        planner::Problem problem, other_problem;  // the chosen acceptance model and the other one
         std::string plan_text;
         if (!profile_path.empty()) {
-            std::ifstream in(profile_path);
-            if (!in) fail(fmt::format("cannot read profile '{}'", profile_path));
-            profile = planner::profile_from_json(nlohmann::json::parse(in), profile_path);
+            profile = planner::load_profile(profile_path);
             problem = planner::make_problem(profile, conditional);
+            other_problem = planner::make_problem(profile, !conditional);
             if (add_plan) {
                 size_t n_best = 0;
                 const auto table = planner::plan_table(problem, 16, 1, &n_best);
@@ -290,7 +284,7 @@ int main(int argc, char** argv) {
                 if (!planner::chain_of(profile, c.requests, chain)) continue;
                 c.predicted = true;
                 c.prediction = planner::evaluate(problem, chain, planner::Variant::Overshoot);
-                c.other = planner::evaluate(planner::make_problem(profile, !conditional), chain, planner::Variant::Overshoot);
+                c.other = planner::evaluate(other_problem, chain, planner::Variant::Overshoot);
                 for (size_t k = 0; k < chain.levels.size(); ++k) {
                     const size_t above = k + 1 < chain.levels.size() ? (size_t)chain.levels[k + 1] : profile.candidates.size();
                     c.alpha.push_back(profile.accept[(size_t)chain.levels[k]][above]);

@@ -20,6 +20,7 @@
 #include "kernels/thread_pool.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "common/strings.h"
 #include "common/timer.h"
 #include "planner/plan_file.h"
 #include "planner/profile.h"
@@ -129,11 +130,8 @@ void run_generate(GenerateOptions o) {
         if (o.draft_ngram > 0) fail("--hierarchy auto already considers the n-gram drafter; drop --draft-ngram");
         const double t0 = now_seconds();
         planner::ProfileOptions po;
-        std::stringstream ss(o.drafts);
-        for (std::string item; std::getline(ss, item, ',');)
-            if (!item.empty()) po.drafts.push_back(item);
-        for (int e : c.exit_layers)
-            if (e < c.n_layer) po.exits.push_back(e);
+        po.drafts = split_list(o.drafts);
+        po.exits = c.exit_layers;
         po.ngram = 3;
         po.prompts = {Prompt{"prompt", o.prompt}};
         po.prompts_name = "(the prompt)";
@@ -287,10 +285,7 @@ void register_generate(CLI::App& app) {
     cmd->add_option("-n,--n-predict", o.n_predict, "Number of tokens to generate")->capture_default_str();
     cmd->add_option("-c,--ctx-size", o.n_ctx, "Context size in tokens (0 = the model's)")->capture_default_str();
     cmd->add_option("-t,--threads", o.threads, "Threads (0 = all cores)")->capture_default_str();
-    cmd->add_option("--temp", o.sampling.temperature, "Temperature (0 = greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o.sampling.top_k, "Top-k (0 = off)")->capture_default_str();
-    cmd->add_option("--top-p", o.sampling.top_p, "Top-p (1 = off)")->capture_default_str();
-    cmd->add_option("--min-p", o.sampling.min_p, "Min-p (0 = off)")->capture_default_str();
+    add_sampling_options(cmd, o.sampling);
     cmd->add_option("-s,--seed", o.seed, "Random seed (-1 = random)")->capture_default_str();
     cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past the end-of-sequence token");
     cmd->add_flag("--no-display-prompt", o.no_display_prompt, "Do not echo the prompt before the continuation");

@@ -39,12 +39,7 @@ void run_info(const std::string& path, bool all_metadata) {
         fmt::print("context:     {}\n", c.n_ctx_train);
         fmt::print("rope:        dim {}, base {}\n", c.rope_dim, c.rope_base);
         fmt::print("rms eps:     {}\n", c.rms_eps);
-        std::string exits = "none";
-        if (!c.exit_layers.empty()) {
-            exits.clear();
-            for (int e : c.exit_layers) exits += fmt::format("{}{}", exits.empty() ? "" : ", ", e);
-        }
-        fmt::print("early exits: {}\n", exits);
+        fmt::print("early exits: {}\n", c.exit_layers_text());
         fmt::print("tokenizer:   {} (SentencePiece BPE), {} tokens, bos {} eos {} unk {}, add_bos {}, add_space_prefix {}\n",
                    f->get_string("tokenizer.ggml.model"), tok.n_vocab(), tok.bos_id(), tok.eos_id(), tok.unk_id(),
                    tok.add_bos_default(), tok.add_space_prefix());

@@ -23,15 +23,7 @@ struct PlanCliOptions {
 };
 
 void run_plan(const PlanCliOptions& o) {
-    std::ifstream in(o.profile);
-    if (!in) fail(fmt::format("cannot read profile '{}'", o.profile));
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        fail(fmt::format("{}: not JSON ({})", o.profile, e.what()));
-    }
-    const planner::Profile p = planner::profile_from_json(j, o.profile);
+    const planner::Profile p = planner::load_profile(o.profile);
     const planner::Problem problem = planner::make_problem(p, o.conditional);
     if (o.t_max < 1 || o.t_max > 64) fail(fmt::format("--t-max must be in 1..64, got {}", o.t_max));
     size_t n_best = 0;

@@ -6,12 +6,12 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/strings.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
 #include "planner/profile.h"
@@ -26,15 +26,6 @@ struct ProfileCliOptions {
     SamplingParams sampling;
     int64_t seed = 1;
 };
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
 
 void draw_progress(double done, const std::string& what) {
     const int width = 30, filled = (int)(done * width + 0.5);
@@ -57,21 +48,14 @@ void run_profile_cmd(ProfileCliOptions o) {
     ModelCache models;
 
     planner::ProfileOptions po;
-    po.drafts = split(o.drafts);
+    po.drafts = split_list(o.drafts);
     po.ngram = o.ngram;
     if (o.exits == "all") {
-        for (int e : target->config().exit_layers)
-            if (e < target->config().n_layer) po.exits.push_back(e);
+        po.exits = target->config().exit_layers;
     } else if (o.exits != "none") {
-        for (const std::string& e : split(o.exits)) {
-            size_t used = 0;
+        for (const std::string& e : split_list(o.exits)) {
             int v = 0;
-            try {
-                v = std::stoi(e, &used);
-            } catch (const std::exception&) {
-                used = 0;
-            }
-            if (used != e.size()) fail(fmt::format("--exits: '{}' is not a layer number (use all, none or 2,4,8)", e));
+            if (!parse_int(e, &v)) fail(fmt::format("--exits: '{}' is not a layer number (use all, none or 2,4,8)", e));
             po.exits.push_back(v);
         }
     }
@@ -127,10 +111,7 @@ void register_profile(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--n-max", o.n_max, "Largest batch whose cost is measured")->capture_default_str();
     cmd->add_option("--reps", o.reps, "Repetitions per cost measurement (median)")->capture_default_str();
-    cmd->add_option("--temp", o.sampling.temperature, "Temperature the plan is for (0 = greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o.sampling.top_k, "Top-k (0 = off)")->capture_default_str();
-    cmd->add_option("--top-p", o.sampling.top_p, "Top-p (1 = off)")->capture_default_str();
-    cmd->add_option("--min-p", o.sampling.min_p, "Min-p (0 = off)")->capture_default_str();
+    add_sampling_options(cmd, o.sampling);  // the settings the plan is for
     cmd->add_option("-s,--seed", o.seed, "Seed of the sampled trajectories")->capture_default_str();
     cmd->add_option("-t,--threads", o.threads, "Threads (0 = all cores)")->capture_default_str();
     cmd->add_option("-o,--output", o.out, "Profile JSON to write")->required();

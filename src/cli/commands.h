@@ -2,7 +2,17 @@
 // Sub-commands of the `hsd` program; each registers its options on the CLI11 app.
 #include <CLI/CLI.hpp>
 
+#include "sampling/sampler.h"
+
 namespace hsd::cli {
+
+// --temp, --top-k, --top-p, --min-p (llama.cpp's names) for commands that sample.
+inline void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
+    cmd->add_option("--temp", s.temperature, "Temperature (0 = greedy)")->capture_default_str();
+    cmd->add_option("--top-k", s.top_k, "Top-k (0 = off)")->capture_default_str();
+    cmd->add_option("--top-p", s.top_p, "Top-p (1 = off)")->capture_default_str();
+    cmd->add_option("--min-p", s.min_p, "Min-p (0 = off)")->capture_default_str();
+}
 
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);

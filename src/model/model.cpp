@@ -152,6 +152,12 @@ void Model::pack_f16_weights() {
     }
 }
 
+std::string ModelConfig::exit_layers_text() const {
+    std::string s;
+    for (int e : exit_layers) s += fmt::format("{}{}", s.empty() ? "" : ", ", e);
+    return s.empty() ? "none" : s;
+}
+
 bool Model::is_exit_layer(int k) const {
     return std::find(config_.exit_layers.begin(), config_.exit_layers.end(), k) != config_.exit_layers.end();
 }

@@ -24,7 +24,10 @@ struct ModelConfig {
     int n_ctx_train = 0;
     float rope_base = 10000.0f;
     float rms_eps = 1e-5f;
-    std::vector<int> exit_layers;  // hsd.early_exit.layers: exit after layer k (1-based count of layers run)
+    std::vector<int> exit_layers;  // hsd.early_exit.layers: exit after layer k; sorted, unique, in 1..n_layer-1
+
+    // "2, 4, 8, 12", or "none".
+    std::string exit_layers_text() const;
 
     int q_dim() const { return n_head * head_dim; }
     int kv_dim() const { return n_head_kv * head_dim; }

@@ -60,20 +60,15 @@ std::vector<Ranked> plan_table(const Problem& problem, int t_max, size_t top, si
     const std::vector<Ranked> all = rank_plans(problem, t_max, SIZE_MAX);
     std::vector<Ranked> out(all.begin(), all.begin() + (std::ptrdiff_t)std::min(top, all.size()));
     *n_best = out.size();
-    auto shown = [&](const Chain& c) {
+    // Baselines: no speculation and each drafter alone at its best threshold (the first of
+    // its chains in rank order), unless already listed.
+    auto listed = [&](const Chain& c) {
         for (const Ranked& r : out)
-            if (r.chain == c) return true;
+            if (r.chain.levels == c.levels) return true;
         return false;
     };
-    // Baselines: no speculation and each drafter alone (its best threshold), in rank order.
     for (const Ranked& r : all)
-        if (r.chain.levels.size() <= 1 && !shown(r.chain)) {
-            bool have_same_drafter = false;
-            for (const Ranked& o : out)
-                have_same_drafter = have_same_drafter || (o.chain.levels.size() == r.chain.levels.size() &&
-                                                          o.chain.levels.size() == 1 && o.chain.levels == r.chain.levels);
-            if (!have_same_drafter) out.push_back(r);
-        }
+        if (r.chain.levels.size() <= 1 && !listed(r.chain)) out.push_back(r);
     return out;
 }
 

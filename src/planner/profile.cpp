@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "common/error.h"
 
@@ -151,6 +152,18 @@ Profile profile_from_json(const json& j, const std::string& file) {
             if (!found) fail(fmt::format("{}: exit {} has no exit pair from 0", file, c.level.exit_layer));
         }
     return p;
+}
+
+Profile load_profile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) fail(fmt::format("cannot read profile '{}'", path));
+    json j;
+    try {
+        j = json::parse(in);
+    } catch (const json::exception& e) {
+        fail(fmt::format("{}: not JSON ({})", path, e.what()));
+    }
+    return profile_from_json(j, path);
 }
 
 Problem make_problem(const Profile& p, bool conditional) {

@@ -63,6 +63,8 @@ struct Profile {
 nlohmann::json to_json(const Profile& p);
 // Throws hsd::Error naming the file and the field for a malformed profile.
 Profile profile_from_json(const nlohmann::json& j, const std::string& file);
+// Reads and checks a profile file (errors name the file).
+Profile load_profile(const std::string& path);
 
 // The planner's view: candidates then the target; costs in seconds. Verification passes use
 // the costs measured after other work ran (caches cold: "cost_ms"), drafting passes the

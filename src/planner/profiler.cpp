@@ -182,7 +182,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     std::sort(exits.begin(), exits.end());
     exits.erase(std::unique(exits.begin(), exits.end()), exits.end());
     for (int e : exits) {
-        if (!target.is_exit_layer(e) || e >= tc.n_layer)
+        if (!target.is_exit_layer(e))
             fail(fmt::format("profile: '{}' has no early exit after layer {}", target.path(), e));
         ProfileCandidate c;
         c.level.kind = LevelRequest::Kind::Exit;

@@ -43,11 +43,7 @@ void Sampler::probabilities(const float* logits, std::vector<float>& probs) cons
         const float mx = *std::max_element(logits, logits + n_vocab_);
         const float inv_t = 1.0f / params_.temperature;
         for (int i = 0; i < n_vocab_; ++i) probs[(size_t)i] = (logits[i] - mx) * inv_t;
-        exp_approx(probs.data(), n_vocab_, probs.data());
-        double z = 0;
-        for (float v : probs) z += v;
-        const float inv_z = (float)(1.0 / z);
-        for (float& v : probs) v *= inv_z;
+        softmax(probs.data(), n_vocab_);
         return;
     }
     // Candidates sorted by logit (descending; ties by id so results never depend on sort internals).

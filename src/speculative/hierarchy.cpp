@@ -41,17 +41,12 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
                              s.threshold));
         if (s.exit_layer > 0) {
             const ModelConfig& c = target.config();
-            if (!target.is_exit_layer(s.exit_layer)) {
-                std::string exits;
-                for (int e : c.exit_layers) exits += fmt::format("{}{}", exits.empty() ? "" : ", ", e);
+            // (The loader keeps only exits in 1..n_layer-1, so a listed exit stops before the last layer.)
+            if (!target.is_exit_layer(s.exit_layer))
                 fail(fmt::format("@{}: '{}' has no early exit after layer {} ({})", s.exit_layer, target.path(),
                                  s.exit_layer,
-                                 exits.empty() ? "it lists no hsd.early_exit.layers"
-                                               : "its early exits are after layers " + exits));
-            }
-            if (s.exit_layer >= c.n_layer)
-                fail(fmt::format("@{}: an early exit must stop before the last layer ({} has {})", s.exit_layer,
-                                 target.path(), c.n_layer));
+                                 c.exit_layers.empty() ? "it lists no hsd.early_exit.layers"
+                                                       : "its early exits are after layers " + c.exit_layers_text()));
             if (s.exit_layer >= deeper_exit)
                 fail(fmt::format("early exits of the target must be listed shallowest first: @{} is below @{}",
                                  s.exit_layer, deeper_exit));

@@ -9,22 +9,15 @@ namespace hsd {
 
 namespace {
 
-std::string exits_text(const Model& m) {
-    std::string s;
-    for (int e : m.config().exit_layers) s += fmt::format("{}{}", s.empty() ? "" : ", ", e);
-    return s.empty() ? "none" : s;
-}
+std::string exits_text(const Model& m) { return m.config().exit_layers_text(); }
 
-// Usable exits: listed and shallower than the last layer.
-std::vector<int> usable_exits(const Model& m) {
-    std::vector<int> out;
-    for (int e : m.config().exit_layers)
-        if (e >= 1 && e < m.config().n_layer) out.push_back(e);
-    if (out.empty())
+// The model's exits (the loader keeps only those shallower than the last layer).
+const std::vector<int>& usable_exits(const Model& m) {
+    if (m.config().exit_layers.empty())
         fail(fmt::format("'{}' lists no early exits (GGUF key hsd.early_exit.layers): early-exit speculation needs "
                          "an early-exit model",
                          m.path()));
-    return out;
+    return m.config().exit_layers;
 }
 
 // The usable exit nearest to `target_depth` among those > `above` (ties: the shallower).
@@ -36,7 +29,7 @@ int nearest_exit(const Model& m, double target_depth, int above) {
 }
 
 void check_exit(const Model& m, int e, const char* flag) {
-    if (!m.is_exit_layer(e) || e >= m.config().n_layer)
+    if (!m.is_exit_layer(e))
         fail(fmt::format("{} {}: '{}' has no early exit after layer {} (its exits: {})", flag, e, m.path(), e,
                          exits_text(m)));
 }

@@ -3,24 +3,9 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace hsd {
-
-namespace {
-
-int parse_int(const std::string& s, bool* ok) {
-    size_t used = 0;
-    int v = 0;
-    try {
-        v = std::stoi(s, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    *ok = !s.empty() && used == s.size();
-    return v;
-}
-
-}  // namespace
 
 std::vector<LevelRequest> parse_level_list(const std::string& spec, const std::string& flag) {
     std::vector<LevelRequest> out;
@@ -38,19 +23,16 @@ std::vector<LevelRequest> parse_level_list(const std::string& spec, const std::s
                              "a.gguf:3,b.gguf:6)",
                              flag, r.text, flag));
         const std::string name = r.text.substr(0, colon);
-        bool ok = false;
-        r.threshold = parse_int(r.text.substr(colon + 1), &ok);
-        if (!ok || r.threshold < 1)
+        if (!parse_int(r.text.substr(colon + 1), &r.threshold) || r.threshold < 1)
             fail(fmt::format("{}: threshold '{}' of '{}' must be an integer >= 1", flag, r.text.substr(colon + 1), name));
         if (name[0] == '@') {
             r.kind = LevelRequest::Kind::Exit;
-            r.exit_layer = parse_int(name.substr(1), &ok);
-            if (!ok || r.exit_layer < 1)
+            if (!parse_int(name.substr(1), &r.exit_layer) || r.exit_layer < 1)
                 fail(fmt::format("{}: '{}' must name an early-exit layer as @LAYER, e.g. @4", flag, name));
         } else if (name.rfind("ngram", 0) == 0 && name.find('.') == std::string::npos) {
             r.kind = LevelRequest::Kind::Ngram;
-            r.ngram_n = name.size() == 5 ? 3 : parse_int(name.substr(5), &ok);
-            if (name.size() > 5 && (!ok || r.ngram_n < 1))
+            r.ngram_n = 3;  // "ngram" alone
+            if (name.size() > 5 && (!parse_int(name.substr(5), &r.ngram_n) || r.ngram_n < 1))
                 fail(fmt::format("{}: '{}' must be ngramN with N >= 1, e.g. ngram3", flag, name));
         } else {
             r.kind = LevelRequest::Kind::Model;

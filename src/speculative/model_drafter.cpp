@@ -90,22 +90,22 @@ void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sa
                          stats_.name, state_->length(depth_), base));
     // Rows needed: the logits after seq[0, base + t) for t = 0..n, i.e. positions base-1 .. end-1.
     const bool kept = last_pos_ == base && state_->length(depth_) == base;
-    std::vector<float> first;
-    if (kept) first = last_;
     advance(seq, end);
     const int64_t from = kept ? base : base - 1;
     const float* rows = end > from ? state_->logits(depth_, from, end - from, kMaxBatch) : nullptr;
     best.resize((size_t)(n + 1));
     if (!sampler.params().greedy()) p.resize((size_t)(n + 1) * (size_t)n_vocab_);
     for (int64_t t = 0; t <= n; ++t) {
-        const float* logits = kept && t == 0 ? first.data() : rows + (size_t)(base - 1 + t - from) * (size_t)n_vocab_;
+        const float* logits = kept && t == 0 ? last_.data() : rows + (size_t)(base - 1 + t - from) * (size_t)n_vocab_;
         best[(size_t)t] = argmax(logits, n_vocab_);
         if (sampler.params().greedy()) continue;  // greedy verification only compares argmaxes
         sampler.probabilities(logits, probs_);
         std::copy(probs_.begin(), probs_.end(), p.begin() + t * n_vocab_);
     }
-    const float* last = kept && n == 0 ? first.data() : rows + (size_t)(end - 1 - from) * (size_t)n_vocab_;
-    last_.assign(last, last + n_vocab_);
+    if (!(kept && n == 0)) {  // (otherwise last_ already holds the logits after seq[0, end))
+        const float* last = rows + (size_t)(end - 1 - from) * (size_t)n_vocab_;
+        last_.assign(last, last + n_vocab_);
+    }
     last_pos_ = end;
     stats_.seconds += now_seconds() - t0;
 }
