@@ -12,6 +12,7 @@
 #include <random>
 
 #include "decoding/generate.h"
+#include "gguf_writer.h"
 #include "model/context.h"
 #include "speculative/level_spec.h"
 #include "test_support.h"
@@ -19,23 +20,6 @@
 namespace hsd::test {
 
 using json = nlohmann::json;
-
-namespace {
-struct Writer {
-    std::vector<uint8_t> b;
-    template <typename T>
-    void put(T v) {
-        const auto* p = reinterpret_cast<const uint8_t*>(&v);
-        b.insert(b.end(), p, p + sizeof(T));
-    }
-    void str(const std::string& s) {
-        put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
-    }
-};
-
-enum : uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kStr = 8, kArr = 9 };
-}  // namespace
 
 bool sanitizer_build() {
     const char* e = std::getenv("HSD_SANITIZER_BUILD");
@@ -86,53 +70,43 @@ std::vector<LevelSpec> parse_levels(const std::string& spec) {
 // Writes a llama GGUF with random F32 weights.
 void write_tiny_model(const std::string& path, const TinySpec& t) {
     const int V = (int)t.pieces.size(), d = t.n_embd, ff = t.n_ff;
-    Writer kv;
-    uint64_t n_kv = 0;
-    auto key = [&](const std::string& k, uint32_t type) {
-        kv.str(k);
-        kv.put<uint32_t>(type);
-        ++n_kv;
-    };
-    auto u32 = [&](const std::string& k, uint32_t v) { key(k, kU32); kv.put<uint32_t>(v); };
-    key("general.architecture", kStr); kv.str("llama");
-    u32("llama.context_length", 64);
-    u32("llama.embedding_length", (uint32_t)d);
-    u32("llama.block_count", (uint32_t)t.n_layer);
-    u32("llama.feed_forward_length", (uint32_t)ff);
-    u32("llama.attention.head_count", (uint32_t)t.n_head);
-    u32("llama.attention.head_count_kv", (uint32_t)t.n_head);
-    key("llama.rope.freq_base", kF32); kv.put<float>(10000.0f);
-    key("llama.attention.layer_norm_rms_epsilon", kF32); kv.put<float>(1e-5f);
-    key("tokenizer.ggml.model", kStr); kv.str("llama");
-    key("tokenizer.ggml.tokens", kArr); kv.put<uint32_t>(kStr); kv.put<uint64_t>((uint64_t)V);
-    for (const std::string& p : t.pieces) kv.str(p);
-    key("tokenizer.ggml.scores", kArr); kv.put<uint32_t>(kF32); kv.put<uint64_t>((uint64_t)V);
-    for (int i = 0; i < V; ++i) kv.put<float>(-(float)i);
-    key("tokenizer.ggml.token_type", kArr); kv.put<uint32_t>(kI32); kv.put<uint64_t>((uint64_t)V);
-    for (int i = 0; i < V; ++i) kv.put<int32_t>(i == 0 ? 2 : i < 3 ? 3 : 1);
-    u32("tokenizer.ggml.bos_token_id", 1);
-    u32("tokenizer.ggml.eos_token_id", 2);
-    u32("tokenizer.ggml.unknown_token_id", 0);
-    if (!t.exits.empty()) {
-        key("hsd.early_exit.layers", kArr);
-        kv.put<uint32_t>(kU32);
-        kv.put<uint64_t>(t.exits.size());
-        for (uint32_t e : t.exits) kv.put<uint32_t>(e);
+    GgufWriter w;
+    w.str("general.architecture", "llama");
+    w.u32("llama.context_length", 64);
+    w.u32("llama.embedding_length", (uint32_t)d);
+    w.u32("llama.block_count", (uint32_t)t.n_layer);
+    w.u32("llama.feed_forward_length", (uint32_t)ff);
+    w.u32("llama.attention.head_count", (uint32_t)t.n_head);
+    w.u32("llama.attention.head_count_kv", (uint32_t)t.n_head);
+    w.f32("llama.rope.freq_base", 10000.0f);
+    w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    w.str("tokenizer.ggml.model", "llama");
+    std::vector<float> scores((size_t)V);
+    std::vector<int32_t> types((size_t)V);
+    for (int i = 0; i < V; ++i) {
+        scores[(size_t)i] = -(float)i;
+        types[(size_t)i] = i == 0 ? 2 : i < 3 ? 3 : 1;  // <unk>, then <s> </s> as control pieces
     }
+    w.array("tokenizer.ggml.tokens", t.pieces);
+    w.array("tokenizer.ggml.scores", scores);
+    w.array("tokenizer.ggml.token_type", types);
+    w.u32("tokenizer.ggml.bos_token_id", 1);
+    w.u32("tokenizer.ggml.eos_token_id", 2);
+    w.u32("tokenizer.ggml.unknown_token_id", 0);
+    if (!t.exits.empty()) w.array("hsd.early_exit.layers", t.exits);
 
-    struct Tensor { std::string name; std::vector<uint64_t> dims; std::vector<float> data; };
+    // Drawn in file order, so a seed always gives the same weights.
     std::mt19937_64 rng(t.seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::vector<Tensor> tensors;
     auto matrix = [&](const std::string& name, int cols, int rows, float s) {
-        Tensor x{name, {(uint64_t)cols, (uint64_t)rows}, std::vector<float>((size_t)cols * (size_t)rows)};
-        for (float& v : x.data) v = s * normal(rng);
-        tensors.push_back(std::move(x));
+        std::vector<float> x((size_t)cols * (size_t)rows);
+        for (float& v : x) v = s * normal(rng);
+        w.tensor_f32(name, {(uint64_t)cols, (uint64_t)rows}, x);
     };
     auto norm = [&](const std::string& name) {
-        Tensor x{name, {(uint64_t)d}, std::vector<float>((size_t)d)};
-        for (float& v : x.data) v = 1.0f + 0.1f * normal(rng);
-        tensors.push_back(std::move(x));
+        std::vector<float> x((size_t)d);
+        for (float& v : x) v = 1.0f + 0.1f * normal(rng);
+        w.tensor_f32(name, {(uint64_t)d}, x);
     };
     matrix("token_embd.weight", d, V, 1.0f);
     norm("output_norm.weight");
@@ -149,35 +123,7 @@ void write_tiny_model(const std::string& path, const TinySpec& t) {
         matrix(p + "ffn_up.weight", d, ff, t.scale);
         matrix(p + "ffn_down.weight", ff, d, t.scale);
     }
-
-    auto align = [](uint64_t x) { return (x + 31) / 32 * 32; };
-    Writer f;
-    f.put<uint32_t>(0x46554747);
-    f.put<uint32_t>(3);
-    f.put<uint64_t>(tensors.size());
-    f.put<uint64_t>(n_kv);
-    f.b.insert(f.b.end(), kv.b.begin(), kv.b.end());
-    uint64_t off = 0;
-    std::vector<uint64_t> offsets;
-    for (const Tensor& x : tensors) {
-        off = align(off);
-        offsets.push_back(off);
-        f.str(x.name);
-        f.put<uint32_t>((uint32_t)x.dims.size());
-        for (uint64_t dim : x.dims) f.put<uint64_t>(dim);
-        f.put<uint32_t>(0);  // F32
-        f.put<uint64_t>(off);
-        off += x.data.size() * sizeof(float);
-    }
-    const size_t data_start = align(f.b.size());
-    for (size_t k = 0; k < tensors.size(); ++k) {
-        f.b.resize(data_start + offsets[k], 0);
-        const auto* p = reinterpret_cast<const uint8_t*>(tensors[k].data.data());
-        f.b.insert(f.b.end(), p, p + tensors[k].data.size() * sizeof(float));
-    }
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(f.b.data()), (std::streamsize)f.b.size());
-    ASSERT_TRUE(out.good()) << path;
+    w.write(path);
 }
 
 const Model& TempModels::add(const std::string& name, const TinySpec& spec) {

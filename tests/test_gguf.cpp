@@ -20,16 +20,15 @@
 #include <functional>
 #include <initializer_list>
 #include <limits>
-#include <optional>
 #include <ostream>
 #include <random>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
 #include "gguf/gguf_file.h"
+#include "gguf_writer.h"
 #include "test_support.h"
 
 namespace {
@@ -38,121 +37,16 @@ using hsd::gguf::File;
 using hsd::gguf::TensorInfo;
 using hsd::gguf::Value;
 using hsd::gguf::ValueType;
-using Bytes = std::vector<uint8_t>;
+using hsd::test::Bytes;
+using hsd::test::Enc;
+using hsd::test::GgufLayout;
+using hsd::test::GgufTensor;
+using hsd::test::GgufWriter;
 
-constexpr uint32_t kMagic = 0x46554747;  // "GGUF"
 constexpr uint32_t kF32 = 0, kF16 = 1, kQ8_0 = 8, kQ4_K = 12, kBF16 = 30;
 
 // ---------------------------------------------------------------------------------------
-// A minimal GGUF writer.
-
-// Little-endian byte encoder.
-struct Enc {
-    Bytes b;
-    template <typename T>
-    Enc& put(T v) {
-        static_assert(std::is_trivially_copyable_v<T>);
-        // resize + memcpy rather than insert(): GCC 12 at -O3 flags the latter (-Wnonnull false positive).
-        const size_t at = b.size();
-        b.resize(at + sizeof(T));
-        std::memcpy(b.data() + at, &v, sizeof(T));
-        return *this;
-    }
-    Enc& type(ValueType t) { return put<uint32_t>(static_cast<uint32_t>(t)); }
-    Enc& str(std::string_view s) {
-        put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
-        return *this;
-    }
-    Enc& raw(const Bytes& o) {
-        b.insert(b.end(), o.begin(), o.end());
-        return *this;
-    }
-    // Array header: element type and length (the elements follow, untagged).
-    Enc& arr(ValueType elem, uint64_t n) { return type(elem).put<uint64_t>(n); }
-};
-
-// Where things ended up in a built file.
-struct Layout {
-    size_t tensor_info_begin = 0;  // first byte of the tensor-info section
-    size_t tensor_info_end = 0;    // one past its last byte
-    size_t data_offset = 0;        // start of the (aligned) data section
-    std::vector<uint64_t> offsets; // tensor offsets relative to data_offset, as laid out
-    size_t size = 0;
-};
-
-struct TensorSpec {
-    std::string name;
-    std::vector<uint64_t> dims;
-    uint32_t type = kF32;
-    Bytes data;
-    std::optional<uint64_t> offset;   // written instead of the laid-out offset
-    std::optional<uint32_t> n_dims;   // written instead of dims.size()
-};
-
-class Builder {
-public:
-    uint32_t magic = kMagic;
-    uint32_t version = 3;
-    std::optional<uint64_t> n_tensors_override;
-    std::optional<uint64_t> n_kv_override;
-    uint64_t layout_alignment = 32;  // padding used to lay out the data section
-
-    Builder& kv(std::string_view key, ValueType t, const Enc& payload) {
-        kvs_.str(key).type(t).raw(payload.b);
-        ++n_kv_;
-        return *this;
-    }
-    Builder& kv_u32(std::string_view key, uint32_t v) { return kv(key, ValueType::UINT32, Enc().put(v)); }
-    Builder& kv_str(std::string_view key, std::string_view v) { return kv(key, ValueType::STRING, Enc().str(v)); }
-    // general.alignment as uint32 (and lay the data out with it).
-    Builder& alignment(uint32_t a) {
-        layout_alignment = a;
-        return kv_u32("general.alignment", a);
-    }
-    Builder& tensor(TensorSpec t) {
-        tensors_.push_back(std::move(t));
-        return *this;
-    }
-
-    Bytes build(Layout* layout = nullptr) const {
-        Enc e;
-        e.put<uint32_t>(magic).put<uint32_t>(version);
-        e.put<uint64_t>(n_tensors_override.value_or(tensors_.size()));
-        e.put<uint64_t>(n_kv_override.value_or(n_kv_));
-        e.raw(kvs_.b);
-        Layout lay;
-        lay.tensor_info_begin = e.b.size();
-        uint64_t off = 0;
-        for (const TensorSpec& t : tensors_) {
-            off = round_up(off, layout_alignment);
-            lay.offsets.push_back(off);
-            e.str(t.name).put<uint32_t>(t.n_dims.value_or((uint32_t)t.dims.size()));
-            for (uint64_t d : t.dims) e.put<uint64_t>(d);
-            e.put<uint32_t>(t.type).put<uint64_t>(t.offset.value_or(off));
-            off += t.data.size();
-        }
-        lay.tensor_info_end = e.b.size();
-        lay.data_offset = round_up(e.b.size(), layout_alignment);
-        if (!tensors_.empty()) {
-            e.b.resize(lay.data_offset, 0);
-            for (size_t k = 0; k < tensors_.size(); ++k) {
-                e.b.resize(lay.data_offset + lay.offsets[k], 0);
-                e.raw(tensors_[k].data);
-            }
-        }
-        lay.size = e.b.size();
-        if (layout) *layout = lay;
-        return e.b;
-    }
-
-    static uint64_t round_up(uint64_t x, uint64_t a) { return a == 0 ? x : (x + a - 1) / a * a; }
-
-private:
-    Enc kvs_;
-    uint64_t n_kv_ = 0;
-    std::vector<TensorSpec> tensors_;
-};
+// Hand-made files (tests/gguf_writer.h writes them, valid or not).
 
 // Bytes of a tensor of `type` with these dims (the test's own table, independent of the reader).
 uint64_t expected_bytes(uint32_t type, const std::vector<uint64_t>& dims) {
@@ -174,8 +68,8 @@ Bytes pattern(size_t n, uint8_t salt) {
     return b;
 }
 
-TensorSpec make_tensor(std::string name, std::vector<uint64_t> dims, uint32_t type, uint8_t salt = 0) {
-    TensorSpec t;
+GgufTensor make_tensor(std::string name, std::vector<uint64_t> dims, uint32_t type, uint8_t salt = 0) {
+    GgufTensor t;
     t.name = std::move(name);
     t.dims = std::move(dims);
     t.type = type;
@@ -191,8 +85,8 @@ Bytes f32_bytes(std::initializer_list<float> v) {
 }
 
 // Metadata of every value type, including empty and nested arrays.
-void add_all_value_types(Builder& b) {
-    b.kv_str("general.architecture", "llama");
+void add_all_value_types(GgufWriter& b) {
+    b.str("general.architecture", "llama");
     b.kv("t.u8", ValueType::UINT8, Enc().put<uint8_t>(255));
     b.kv("t.i8", ValueType::INT8, Enc().put<int8_t>(-128));
     b.kv("t.u16", ValueType::UINT16, Enc().put<uint16_t>(65535));
@@ -233,8 +127,8 @@ void add_all_value_types(Builder& b) {
              .arr(ValueType::ARRAY, 1).arr(ValueType::UINT16, 1).put<uint16_t>(3));
 }
 
-void add_tensors(Builder& b) {
-    TensorSpec norm;
+void add_tensors(GgufWriter& b) {
+    GgufTensor norm;
     norm.name = "norm.weight";
     norm.dims = {8};
     norm.type = kF32;
@@ -247,19 +141,19 @@ void add_tensors(Builder& b) {
 }
 
 // The rich valid file used by round-trip, truncation and byte-flip tests.
-Bytes rich_file(uint32_t version = 3, uint32_t alignment = 32, Layout* layout = nullptr) {
-    Builder b;
+Bytes rich_file(uint32_t version = 3, uint32_t alignment = 32, GgufLayout* layout = nullptr) {
+    GgufWriter b;
     b.version = version;
     add_all_value_types(b);
     b.alignment(alignment);
     add_tensors(b);
-    return b.build(layout);
+    return b.bytes(layout);
 }
 
 // A small valid file with one F32 tensor, for targeted corruption.
-Builder small_builder() {
-    Builder b;
-    b.kv_str("general.architecture", "llama");
+GgufWriter small_builder() {
+    GgufWriter b;
+    b.str("general.architecture", "llama");
     b.alignment(32);
     b.tensor(make_tensor("w", {4, 2}, kF32));
     return b;
@@ -461,7 +355,7 @@ INSTANTIATE_TEST_SUITE_P(Gguf, SharedModel, ::testing::ValuesIn(kModels), model_
 // ---------------------------------------------------------------------------------------
 // Hand-made valid files.
 
-void check_rich_file(const File& f, uint32_t version, uint32_t alignment, const Layout& lay) {
+void check_rich_file(const File& f, uint32_t version, uint32_t alignment, const GgufLayout& lay) {
     EXPECT_EQ(f.version(), version);
     EXPECT_EQ(f.alignment(), alignment);
     EXPECT_EQ(f.file_size(), lay.size);
@@ -610,7 +504,7 @@ void check_rich_file(const File& f, uint32_t version, uint32_t alignment, const 
 }
 
 TEST(GgufBuilder, V3AllValueTypesAndTensors) {
-    Layout lay;
+    GgufLayout lay;
     Bytes b = rich_file(3, 32, &lay);
     auto f = File::from_memory(b, "rich-v3.gguf");
     EXPECT_EQ(f->path(), "rich-v3.gguf");
@@ -618,18 +512,18 @@ TEST(GgufBuilder, V3AllValueTypesAndTensors) {
 }
 
 TEST(GgufBuilder, V2AllValueTypesAndTensors) {
-    Layout lay;
+    GgufLayout lay;
     Bytes b = rich_file(2, 32, &lay);
     auto f = File::from_memory(b, "rich-v2.gguf");
     check_rich_file(*f, 2, 32, lay);
 }
 
 TEST(GgufBuilder, Alignment64) {
-    Layout lay;
+    GgufLayout lay;
     Bytes b = rich_file(3, 64, &lay);
     EXPECT_EQ(lay.data_offset % 64, 0u);
     // The layout really needs 64: some offset is 32 mod 64 with alignment 32.
-    Layout lay32;
+    GgufLayout lay32;
     rich_file(3, 32, &lay32);
     EXPECT_NE(lay32.offsets, lay.offsets);
     auto f = File::from_memory(b, "rich-a64.gguf");
@@ -639,7 +533,7 @@ TEST(GgufBuilder, Alignment64) {
 TEST(GgufBuilder, OtherAlignments) {
     for (uint32_t a : {1u, 2u, 8u, 256u, 4096u}) {
         SCOPED_TRACE(a);
-        Layout lay;
+        GgufLayout lay;
         Bytes b = rich_file(3, a, &lay);
         auto f = File::from_memory(b, "rich-a.gguf");
         check_rich_file(*f, 3, a, lay);
@@ -647,12 +541,12 @@ TEST(GgufBuilder, OtherAlignments) {
 }
 
 TEST(GgufBuilder, DefaultAlignmentIs32) {
-    Builder b;
-    b.kv_str("general.architecture", "llama");
+    GgufWriter b;
+    b.str("general.architecture", "llama");
     b.tensor(make_tensor("a", {3}, kF32));  // 12 bytes: next offset must be padded to 32
     b.tensor(make_tensor("b", {5}, kF16));
-    Layout lay;
-    auto f = File::from_memory(b.build(&lay), "noalign.gguf");
+    GgufLayout lay;
+    auto f = File::from_memory(b.bytes(&lay), "noalign.gguf");
     EXPECT_EQ(f->alignment(), 32u);
     EXPECT_EQ(f->data_offset() % 32, 0u);
     EXPECT_EQ(f->tensor("b").offset, 32u);
@@ -661,16 +555,16 @@ TEST(GgufBuilder, DefaultAlignmentIs32) {
 
 TEST(GgufBuilder, MinimalFiles) {
     // Header only: no tensors, no metadata.
-    Builder empty;
-    auto f = File::from_memory(empty.build(), "empty.gguf");
+    GgufWriter empty;
+    auto f = File::from_memory(empty.bytes(), "empty.gguf");
     EXPECT_TRUE(f->metadata().empty());
     EXPECT_TRUE(f->tensors().empty());
     EXPECT_EQ(f->find("general.architecture"), nullptr);
     EXPECT_EQ(f->find_tensor("x"), nullptr);
     // Metadata only.
-    Builder meta;
-    meta.kv_str("general.architecture", "llama");
-    f = File::from_memory(meta.build(), "meta.gguf");
+    GgufWriter meta;
+    meta.str("general.architecture", "llama");
+    f = File::from_memory(meta.bytes(), "meta.gguf");
     EXPECT_EQ(f->get_string("general.architecture"), "llama");
     EXPECT_TRUE(f->tensors().empty());
 }
@@ -678,9 +572,9 @@ TEST(GgufBuilder, MinimalFiles) {
 TEST(GgufBuilder, KnownButUnsupportedTypeParses) {
     // The reader sizes every ggml type (so `hsd info` can describe any file) but the engine
     // only computes with F32/F16/Q8_0/BF16.
-    Builder b;
+    GgufWriter b;
     b.tensor(make_tensor("k", {512, 2}, kQ4_K));
-    auto f = File::from_memory(b.build(), "q4k.gguf");
+    auto f = File::from_memory(b.bytes(), "q4k.gguf");
     EXPECT_EQ(f->tensor("k").n_bytes, 2u * 2 * 144);
     EXPECT_FALSE(hsd::gguf::tensor_type_supported(kQ4_K));
     EXPECT_STREQ(hsd::gguf::tensor_type_name(kQ4_K), "Q4_K");
@@ -707,7 +601,7 @@ TEST(GgufBuilder, TypeTables) {
 }
 
 TEST(GgufBuilder, ValueToString) {
-    Builder b;
+    GgufWriter b;
     Enc e;
     e.arr(ValueType::UINT8, 20);
     for (int k = 0; k < 20; ++k) e.put<uint8_t>((uint8_t)k);
@@ -715,7 +609,7 @@ TEST(GgufBuilder, ValueToString) {
     b.kv("neg", ValueType::INT32, Enc().put<int32_t>(-7));
     b.kv("s", ValueType::STRING, Enc().str("hi"));
     b.kv("flag", ValueType::BOOL, Enc().put<uint8_t>(1));
-    auto f = File::from_memory(b.build(), "str.gguf");
+    auto f = File::from_memory(b.bytes(), "str.gguf");
     EXPECT_EQ(f->find("long")->to_string(3), "[0, 1, 2, ... (20 uint8 items)]");
     EXPECT_EQ(f->find("neg")->to_string(), "-7");
     EXPECT_EQ(f->find("s")->to_string(), "\"hi\"");
@@ -728,8 +622,7 @@ struct TempFile {
     explicit TempFile(const Bytes& b, const char* tag) {
         path = (std::filesystem::temp_directory_path() /
                 ("hsd_test_gguf_" + std::to_string(::getpid()) + "_" + tag + ".gguf")).string();
-        std::ofstream o(path, std::ios::binary);
-        o.write(reinterpret_cast<const char*>(b.data()), (std::streamsize)b.size());
+        hsd::test::write_file(path, b);
     }
     ~TempFile() {
         std::error_code ec;
@@ -738,7 +631,7 @@ struct TempFile {
 };
 
 TEST(GgufBuilder, OpenFromDisk) {
-    Layout lay;
+    GgufLayout lay;
     TempFile tmp(rich_file(3, 64, &lay), "rich");
     auto f = File::open(tmp.path);
     EXPECT_EQ(f->path(), tmp.path);
@@ -763,7 +656,7 @@ TEST(GgufOpen, MissingEmptyAndDirectory) {
     EXPECT_TRUE(contains(msg, empty.path)) << msg;
     EXPECT_TRUE(contains(msg, "truncated")) << msg;
 
-    Bytes bad = small_builder().build();
+    Bytes bad = small_builder().bytes();
     bad[0] = 'X';
     TempFile badf(bad, "badmagic");
     msg = error_of([&] { File::open(badf.path); });
@@ -776,7 +669,7 @@ TEST(GgufOpen, MissingEmptyAndDirectory) {
 
 TEST(GgufCorrupt, TruncatedBuilderFileAtEveryOffset) {
     for (uint32_t version : {2u, 3u}) {
-        Layout lay;
+        GgufLayout lay;
         const Bytes full = rich_file(version, 64, &lay);
         ASSERT_NO_THROW(File::from_memory(full, "full.gguf"));
         ASSERT_GT(lay.data_offset, lay.tensor_info_end);  // there is padding to truncate into
@@ -925,11 +818,11 @@ TEST(GgufCorrupt, RealModelInflatedCounts) {
 }
 
 TEST(GgufCorrupt, DataSectionPastTheEnd) {
-    Layout lay;
-    Bytes b = small_builder().build(&lay);
+    GgufLayout lay;
+    Bytes b = small_builder().bytes(&lay);
     b.resize(lay.tensor_info_end);  // tensor infos present, data section missing
     EXPECT_GGUF_ERROR(b, "nodata.gguf", "past the end");
-    b = small_builder().build(&lay);
+    b = small_builder().bytes(&lay);
     b.pop_back();  // one byte short of the last tensor
     EXPECT_GGUF_ERROR(b, "short.gguf", "past the end");
 }
@@ -938,7 +831,7 @@ TEST(GgufCorrupt, DataSectionPastTheEnd) {
 // Header fields.
 
 TEST(GgufCorrupt, BadMagic) {
-    const Bytes good = small_builder().build();
+    const Bytes good = small_builder().bytes();
     Bytes b = good;
     b[0] = 'g';
     EXPECT_GGUF_ERROR(b, "m1.gguf", "magic");
@@ -955,87 +848,87 @@ TEST(GgufCorrupt, BadMagic) {
 
 TEST(GgufCorrupt, UnsupportedVersion) {
     for (uint32_t v : {0u, 1u, 4u, 0x03000000u, 0xFFFFFFFFu}) {
-        Builder b = small_builder();
+        GgufWriter b = small_builder();
         b.version = v;
-        EXPECT_GGUF_ERROR(b.build(), "ver" + std::to_string(v) + ".gguf", "version");
+        EXPECT_GGUF_ERROR(b.bytes(), "ver" + std::to_string(v) + ".gguf", "version");
     }
 }
 
 TEST(GgufCorrupt, AbsurdCounts) {
     for (uint64_t n : {1ull << 62, ~0ull, 1ull << 32, 1000ull}) {
-        Builder b = small_builder();
+        GgufWriter b = small_builder();
         b.n_tensors_override = n;
-        EXPECT_GGUF_ERROR(b.build(), "ntensors.gguf", "tensor count", "truncated");
-        Builder k = small_builder();
+        EXPECT_GGUF_ERROR(b.bytes(), "ntensors.gguf", "tensor count", "truncated");
+        GgufWriter k = small_builder();
         k.n_kv_override = n;
-        EXPECT_GGUF_ERROR(k.build(), "nkv.gguf", "metadata count", "truncated");
+        EXPECT_GGUF_ERROR(k.bytes(), "nkv.gguf", "metadata count", "truncated");
     }
     {
-        Builder b = small_builder();
+        GgufWriter b = small_builder();
         b.n_tensors_override = 1ull << 62;
-        EXPECT_GGUF_ERROR(b.build(), "ntensors62.gguf", "tensor count");
-        Builder k = small_builder();
+        EXPECT_GGUF_ERROR(b.bytes(), "ntensors62.gguf", "tensor count");
+        GgufWriter k = small_builder();
         k.n_kv_override = 1ull << 62;
-        EXPECT_GGUF_ERROR(k.build(), "nkv62.gguf", "metadata count");
+        EXPECT_GGUF_ERROR(k.bytes(), "nkv62.gguf", "metadata count");
     }
     // One more KV/tensor than present: runs into the next section and fails there.
-    Builder b = small_builder();
+    GgufWriter b = small_builder();
     b.n_tensors_override = 2;
-    EXPECT_GGUF_ERROR(b.build(), "ntensors2.gguf", "truncated", "past the end", "cannot fit", "dimensions");
+    EXPECT_GGUF_ERROR(b.bytes(), "ntensors2.gguf", "truncated", "past the end", "cannot fit", "dimensions");
 }
 
 TEST(GgufCorrupt, AbsurdStringLengths) {
     for (uint64_t n : {1ull << 62, ~0ull, (1ull << 30) + 1}) {
         // Key length.
-        Bytes b = small_builder().build();
+        Bytes b = small_builder().bytes();
         poke<uint64_t>(b, 24, n);
         EXPECT_GGUF_ERROR(b, "keylen.gguf", "absurd length");
         // String value length.
-        Builder s;
+        GgufWriter s;
         s.kv("k", ValueType::STRING, Enc().put<uint64_t>(n).put<uint64_t>(0));
-        EXPECT_GGUF_ERROR(s.build(), "strlen.gguf", "absurd length");
+        EXPECT_GGUF_ERROR(s.bytes(), "strlen.gguf", "absurd length");
         // Tensor name length.
-        Builder t;
-        TensorSpec spec = make_tensor("w", {4}, kF32);
+        GgufWriter t;
+        GgufTensor spec = make_tensor("w", {4}, kF32);
         spec.name = "";
         t.tensor(spec);
-        Layout lay;
-        b = t.build(&lay);
+        GgufLayout lay;
+        b = t.bytes(&lay);
         poke<uint64_t>(b, lay.tensor_info_begin, n);
         EXPECT_GGUF_ERROR(b, "namelen.gguf", "absurd length");
         // String inside an array.
-        Builder a;
+        GgufWriter a;
         a.kv("arr", ValueType::ARRAY, Enc().arr(ValueType::STRING, 2).str("ok").put<uint64_t>(n));
-        EXPECT_GGUF_ERROR(a.build(), "arrstr.gguf", "absurd length");
+        EXPECT_GGUF_ERROR(a.bytes(), "arrstr.gguf", "absurd length");
     }
     // Plausible length that runs past the end.
-    Builder s;
+    GgufWriter s;
     s.kv("k", ValueType::STRING, Enc().put<uint64_t>(1000).put<uint64_t>(0));
-    EXPECT_GGUF_ERROR(s.build(), "strpast.gguf", "truncated");
+    EXPECT_GGUF_ERROR(s.bytes(), "strpast.gguf", "truncated");
 }
 
 TEST(GgufCorrupt, AbsurdArrayLengths) {
     for (uint64_t n : {1ull << 62, ~0ull, 1ull << 32, 100ull}) {
         for (ValueType et : {ValueType::UINT8, ValueType::UINT64, ValueType::STRING, ValueType::ARRAY}) {
-            Builder b;
+            GgufWriter b;
             b.kv("arr", ValueType::ARRAY, Enc().arr(et, n).put<uint64_t>(0));
-            EXPECT_GGUF_ERROR(b.build(), "arrlen.gguf", "array length", "truncated");
+            EXPECT_GGUF_ERROR(b.bytes(), "arrlen.gguf", "array length", "truncated");
         }
     }
-    Builder b;
+    GgufWriter b;
     b.kv("arr", ValueType::ARRAY, Enc().arr(ValueType::UINT32, 1ull << 62).put<uint32_t>(1));
-    EXPECT_GGUF_ERROR(b.build(), "arrlen62.gguf", "array length");
+    EXPECT_GGUF_ERROR(b.bytes(), "arrlen62.gguf", "array length");
     // Nested: the inner array is absurd.
-    Builder n;
+    GgufWriter n;
     n.kv("arr", ValueType::ARRAY, Enc().arr(ValueType::ARRAY, 1).arr(ValueType::INT16, 1ull << 62));
-    EXPECT_GGUF_ERROR(n.build(), "innerlen.gguf", "array length");
+    EXPECT_GGUF_ERROR(n.bytes(), "innerlen.gguf", "array length");
 }
 
 // ---------------------------------------------------------------------------------------
 // Tensor infos.
 
-Builder one_tensor(TensorSpec t, uint32_t alignment = 32) {
-    Builder b;
+GgufWriter one_tensor(GgufTensor t, uint32_t alignment = 32) {
+    GgufWriter b;
     b.alignment(alignment);
     b.tensor(std::move(t));
     return b;
@@ -1043,93 +936,93 @@ Builder one_tensor(TensorSpec t, uint32_t alignment = 32) {
 
 TEST(GgufCorrupt, DimensionCount) {
     for (uint32_t nd : {0u, 5u, 100u, 0xFFFFFFFFu}) {
-        TensorSpec t = make_tensor("w", {4}, kF32);
+        GgufTensor t = make_tensor("w", {4}, kF32);
         t.n_dims = nd;
         if (nd == 5) t.dims = {1, 1, 1, 1, 4};  // really 5 dims
-        EXPECT_GGUF_ERROR(one_tensor(t).build(), "ndims" + std::to_string(nd) + ".gguf", "dimensions");
+        EXPECT_GGUF_ERROR(one_tensor(t).bytes(), "ndims" + std::to_string(nd) + ".gguf", "dimensions");
     }
 }
 
 TEST(GgufCorrupt, BadDimensions) {
-    TensorSpec zero = make_tensor("w", {4, 1}, kF32);
+    GgufTensor zero = make_tensor("w", {4, 1}, kF32);
     zero.dims = {4, 0};
-    EXPECT_GGUF_ERROR(one_tensor(zero).build(), "zerodim.gguf", "out of range");
+    EXPECT_GGUF_ERROR(one_tensor(zero).bytes(), "zerodim.gguf", "out of range");
     zero.dims = {0};
-    EXPECT_GGUF_ERROR(one_tensor(zero).build(), "zerodim0.gguf", "out of range");
+    EXPECT_GGUF_ERROR(one_tensor(zero).bytes(), "zerodim0.gguf", "out of range");
 
-    TensorSpec huge = make_tensor("w", {4}, kF32);
+    GgufTensor huge = make_tensor("w", {4}, kF32);
     huge.dims = {1ull << 63};
-    EXPECT_GGUF_ERROR(one_tensor(huge).build(), "hugedim.gguf", "out of range");
+    EXPECT_GGUF_ERROR(one_tensor(huge).bytes(), "hugedim.gguf", "out of range");
     huge.dims = {~0ull};
-    EXPECT_GGUF_ERROR(one_tensor(huge).build(), "maxdim.gguf", "out of range");
+    EXPECT_GGUF_ERROR(one_tensor(huge).bytes(), "maxdim.gguf", "out of range");
 
     // Product overflows 64 bits (2^32 * 2^32 * 2^32) and also the sane bound.
-    TensorSpec over = make_tensor("w", {4}, kF32);
+    GgufTensor over = make_tensor("w", {4}, kF32);
     over.dims = {1ull << 32, 1ull << 32, 1ull << 32};
-    EXPECT_GGUF_ERROR(one_tensor(over).build(), "overflow.gguf", "overflow");
+    EXPECT_GGUF_ERROR(one_tensor(over).bytes(), "overflow.gguf", "overflow");
     over.dims = {1ull << 40, 1ull << 40};
-    EXPECT_GGUF_ERROR(one_tensor(over).build(), "overflow2.gguf", "overflow");
+    EXPECT_GGUF_ERROR(one_tensor(over).bytes(), "overflow2.gguf", "overflow");
     over.dims = {1ull << 16, 1ull << 16, 1ull << 16, 1ull << 16};
-    EXPECT_GGUF_ERROR(one_tensor(over).build(), "overflow4.gguf", "overflow");
+    EXPECT_GGUF_ERROR(one_tensor(over).bytes(), "overflow4.gguf", "overflow");
     // Large but representable: the data is simply missing.
     over.dims = {1ull << 20, 1ull << 20};
-    EXPECT_GGUF_ERROR(one_tensor(over).build(), "big.gguf", "past the end");
+    EXPECT_GGUF_ERROR(one_tensor(over).bytes(), "big.gguf", "past the end");
 
     // Row not a multiple of the block size.
-    TensorSpec q = make_tensor("q", {32}, kQ8_0);
+    GgufTensor q = make_tensor("q", {32}, kQ8_0);
     q.dims = {33};
-    EXPECT_GGUF_ERROR(one_tensor(q).build(), "q8row.gguf", "block size");
+    EXPECT_GGUF_ERROR(one_tensor(q).bytes(), "q8row.gguf", "block size");
 }
 
 TEST(GgufCorrupt, UnknownTensorType) {
     for (uint32_t type : {4u, 5u, 31u, 32u, 33u, 36u, 1000u, 0xFFFFFFFFu}) {
-        TensorSpec t = make_tensor("w", {4}, kF32);
+        GgufTensor t = make_tensor("w", {4}, kF32);
         t.type = type;
-        EXPECT_GGUF_ERROR(one_tensor(t).build(), "type" + std::to_string(type) + ".gguf", "unknown tensor type");
+        EXPECT_GGUF_ERROR(one_tensor(t).bytes(), "type" + std::to_string(type) + ".gguf", "unknown tensor type");
     }
 }
 
 TEST(GgufCorrupt, OffsetPastTheEnd) {
     for (uint64_t off : {1ull << 40, ~0ull - 31, 64ull, 32ull}) {
-        Builder b;
+        GgufWriter b;
         b.alignment(32);
         b.tensor(make_tensor("a", {8}, kF32));
-        TensorSpec t = make_tensor("b", {8}, kF32);
+        GgufTensor t = make_tensor("b", {8}, kF32);
         t.offset = off + 32;  // lands past the last tensor's data
         if (off == ~0ull - 31) t.offset = off;
         b.tensor(t);
-        EXPECT_GGUF_ERROR(b.build(), "off" + std::to_string(off) + ".gguf", "past the end");
+        EXPECT_GGUF_ERROR(b.bytes(), "off" + std::to_string(off) + ".gguf", "past the end");
     }
     // Starts inside but ends outside.
-    Builder b;
-    TensorSpec t = make_tensor("w", {64}, kF32);
+    GgufWriter b;
+    GgufTensor t = make_tensor("w", {64}, kF32);
     t.data.resize(100);
     b.tensor(t);
-    EXPECT_GGUF_ERROR(b.build(), "tail.gguf", "past the end");
+    EXPECT_GGUF_ERROR(b.bytes(), "tail.gguf", "past the end");
 }
 
 TEST(GgufCorrupt, OffsetNotAligned) {
     for (uint64_t off : {1ull, 16ull, 31ull, 33ull}) {
-        TensorSpec t = make_tensor("w", {4}, kF32);
+        GgufTensor t = make_tensor("w", {4}, kF32);
         t.offset = off;
-        EXPECT_GGUF_ERROR(one_tensor(t, 32).build(), "misaligned.gguf", "alignment");
+        EXPECT_GGUF_ERROR(one_tensor(t, 32).bytes(), "misaligned.gguf", "alignment");
     }
     // 32 is fine under the default but not under 64.
-    Builder b;
+    GgufWriter b;
     b.alignment(64);
     b.tensor(make_tensor("a", {4}, kF32));
-    TensorSpec t = make_tensor("b", {4}, kF32);
+    GgufTensor t = make_tensor("b", {4}, kF32);
     t.offset = 96;
     b.tensor(t);
-    EXPECT_GGUF_ERROR(b.build(), "misaligned64.gguf", "alignment");
+    EXPECT_GGUF_ERROR(b.bytes(), "misaligned64.gguf", "alignment");
 }
 
 TEST(GgufCorrupt, BadAlignmentValue) {
     for (uint32_t a : {0u, 3u, 24u, 1u << 21, 0xFFFFFFFFu}) {
-        Builder b;
-        b.kv_u32("general.alignment", a);
+        GgufWriter b;
+        b.u32("general.alignment", a);
         b.tensor(make_tensor("w", {4}, kF32));
-        EXPECT_GGUF_ERROR(b.build(), "align" + std::to_string(a) + ".gguf", "alignment");
+        EXPECT_GGUF_ERROR(b.bytes(), "align" + std::to_string(a) + ".gguf", "alignment");
     }
     struct Case { const char* name; ValueType t; Enc payload; };
     const Case cases[] = {
@@ -1140,17 +1033,17 @@ TEST(GgufCorrupt, BadAlignmentValue) {
         {"align-arr.gguf", ValueType::ARRAY, Enc().arr(ValueType::UINT32, 1).put<uint32_t>(32)},
     };
     for (const Case& c : cases) {
-        Builder b;
+        GgufWriter b;
         b.kv("general.alignment", c.t, c.payload);
-        EXPECT_GGUF_ERROR(b.build(), c.name, "alignment");
+        EXPECT_GGUF_ERROR(b.bytes(), c.name, "alignment");
     }
 }
 
 TEST(GgufCorrupt, DuplicateTensorNames) {
-    Builder b;
+    GgufWriter b;
     b.tensor(make_tensor("w", {4}, kF32));
     b.tensor(make_tensor("w", {4}, kF32));
-    EXPECT_GGUF_ERROR(b.build(), "duptensor.gguf", "duplicate tensor name 'w'");
+    EXPECT_GGUF_ERROR(b.bytes(), "duptensor.gguf", "duplicate tensor name 'w'");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1158,35 +1051,35 @@ TEST(GgufCorrupt, DuplicateTensorNames) {
 
 TEST(GgufCorrupt, UnknownValueType) {
     for (uint32_t t : {13u, 100u, 0xFFFFFFFFu}) {
-        Builder b;
+        GgufWriter b;
         b.kv("k", static_cast<ValueType>(t), Enc().put<uint64_t>(0));
-        EXPECT_GGUF_ERROR(b.build(), "vtype.gguf", "unknown value type");
-        Builder a;
+        EXPECT_GGUF_ERROR(b.bytes(), "vtype.gguf", "unknown value type");
+        GgufWriter a;
         a.kv("k", ValueType::ARRAY, Enc().put<uint32_t>(t).put<uint64_t>(1).put<uint64_t>(0));
-        EXPECT_GGUF_ERROR(a.build(), "etype.gguf", "unknown array element type");
-        Builder n;  // inside a nested array
+        EXPECT_GGUF_ERROR(a.bytes(), "etype.gguf", "unknown array element type");
+        GgufWriter n;  // inside a nested array
         n.kv("k", ValueType::ARRAY, Enc().arr(ValueType::ARRAY, 1).put<uint32_t>(t).put<uint64_t>(0));
-        EXPECT_GGUF_ERROR(n.build(), "netype.gguf", "unknown array element type");
+        EXPECT_GGUF_ERROR(n.bytes(), "netype.gguf", "unknown array element type");
     }
 }
 
 TEST(GgufCorrupt, BadBool) {
     for (uint8_t v : {uint8_t{2}, uint8_t{0x80}, uint8_t{0xFF}}) {
-        Builder b;
+        GgufWriter b;
         b.kv("flag", ValueType::BOOL, Enc().put<uint8_t>(v));
-        EXPECT_GGUF_ERROR(b.build(), "bool.gguf", "bool");
-        Builder a;
+        EXPECT_GGUF_ERROR(b.bytes(), "bool.gguf", "bool");
+        GgufWriter a;
         a.kv("flags", ValueType::ARRAY, Enc().arr(ValueType::BOOL, 2).put<uint8_t>(0).put<uint8_t>(v));
-        EXPECT_GGUF_ERROR(a.build(), "boolarr.gguf", "bool");
+        EXPECT_GGUF_ERROR(a.bytes(), "boolarr.gguf", "bool");
     }
 }
 
 TEST(GgufCorrupt, DuplicateKeys) {
-    Builder b;
-    b.kv_str("general.architecture", "llama");
-    b.kv_u32("x", 1);
-    b.kv_str("general.architecture", "gpt2");
-    EXPECT_GGUF_ERROR(b.build(), "dupkey.gguf", "duplicate metadata key 'general.architecture'");
+    GgufWriter b;
+    b.str("general.architecture", "llama");
+    b.u32("x", 1);
+    b.str("general.architecture", "gpt2");
+    EXPECT_GGUF_ERROR(b.bytes(), "dupkey.gguf", "duplicate metadata key 'general.architecture'");
 }
 
 Enc nested_u8(int levels) {
@@ -1198,9 +1091,9 @@ Enc nested_u8(int levels) {
 
 TEST(GgufCorrupt, DeepNesting) {
     // A few levels are fine.
-    Builder ok;
+    GgufWriter ok;
     ok.kv("deep", ValueType::ARRAY, nested_u8(4));
-    auto f = File::from_memory(ok.build(), "deep4.gguf");
+    auto f = File::from_memory(ok.bytes(), "deep4.gguf");
     const Value* v = f->find("deep");
     for (int k = 0; k < 3; ++k) {
         ASSERT_EQ(v->arr.size(), 1u);
@@ -1210,9 +1103,9 @@ TEST(GgufCorrupt, DeepNesting) {
     EXPECT_EQ(v->arr[0].u, 5u);
     // 100 (and 10,000) levels are refused, without blowing the stack.
     for (int levels : {100, 10000}) {
-        Builder b;
+        GgufWriter b;
         b.kv("deep", ValueType::ARRAY, nested_u8(levels));
-        EXPECT_GGUF_ERROR(b.build(), "deep.gguf", "nested");
+        EXPECT_GGUF_ERROR(b.bytes(), "deep.gguf", "nested");
     }
 }
 
@@ -1220,7 +1113,7 @@ TEST(GgufCorrupt, DeepNesting) {
 // Random corruption.
 
 TEST(GgufCorrupt, RandomByteFlips) {
-    Layout lay;
+    GgufLayout lay;
     const Bytes good = rich_file(3, 32, &lay);
     std::mt19937_64 rng(0x5eed1234);
     int ok = 0, errors = 0;
@@ -1277,9 +1170,9 @@ TEST(GgufCorrupt, RandomTruncateAndFlip) {
 // Typed getters.
 
 std::unique_ptr<File> getter_file() {
-    Builder b;
-    b.kv_str("name", "hsd");
-    b.kv_u32("count", 7);
+    GgufWriter b;
+    b.str("name", "hsd");
+    b.u32("count", 7);
     b.kv("neg", ValueType::INT32, Enc().put<int32_t>(-3));
     b.kv("eps", ValueType::FLOAT32, Enc().put<float>(0.5f));
     b.kv("flag", ValueType::BOOL, Enc().put<uint8_t>(1));
@@ -1287,7 +1180,7 @@ std::unique_ptr<File> getter_file() {
     b.kv("floats", ValueType::ARRAY, Enc().arr(ValueType::FLOAT32, 1).put<float>(2.5f));
     b.kv("strs", ValueType::ARRAY, Enc().arr(ValueType::STRING, 1).str("x"));
     b.tensor(make_tensor("w", {4}, kF32));
-    return File::from_memory(b.build(), "getters.gguf");
+    return File::from_memory(b.bytes(), "getters.gguf");
 }
 
 void expect_getter_error(const std::function<void()>& fn, const std::string& key, std::string_view word) {

@@ -30,6 +30,7 @@
 
 #include "common/error.h"
 #include "gguf/gguf_file.h"
+#include "gguf_writer.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8_stream.h"
@@ -166,85 +167,13 @@ std::string describe_mismatch(size_t doc, const std::string& text, const std::ve
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tiny GGUF v3 writer for hand-made vocabularies
+// Hand-made vocabularies (GGUF v3, no tensors)
 
-class GgufBuilder {
-public:
-    GgufBuilder& str(const std::string& key, const std::string& v) {
-        head(key, 8);
-        put_str(v);
-        return *this;
-    }
-    GgufBuilder& u32(const std::string& key, uint32_t v) {
-        head(key, 4);
-        put(v);
-        return *this;
-    }
-    GgufBuilder& boolean(const std::string& key, bool v) {
-        head(key, 7);
-        put((uint8_t)(v ? 1 : 0));
-        return *this;
-    }
-    GgufBuilder& strings(const std::string& key, const std::vector<std::string>& v) {
-        head(key, 9);
-        put((uint32_t)8);
-        put((uint64_t)v.size());
-        for (const auto& s : v) put_str(s);
-        return *this;
-    }
-    GgufBuilder& floats(const std::string& key, const std::vector<float>& v) {
-        head(key, 9);
-        put((uint32_t)6);
-        put((uint64_t)v.size());
-        for (float f : v) put(f);
-        return *this;
-    }
-    GgufBuilder& ints(const std::string& key, const std::vector<int32_t>& v) {
-        head(key, 9);
-        put((uint32_t)5);
-        put((uint64_t)v.size());
-        for (int32_t x : v) put(x);
-        return *this;
-    }
-    std::vector<uint8_t> bytes() const {
-        std::vector<uint8_t> out;
-        auto app = [&](const auto& x) {
-            const auto* p = reinterpret_cast<const uint8_t*>(&x);
-            out.insert(out.end(), p, p + sizeof x);
-        };
-        app((uint32_t)0x46554747);  // "GGUF"
-        app((uint32_t)3);
-        app((uint64_t)0);  // tensors
-        app(n_kv_);
-        out.insert(out.end(), kv_.begin(), kv_.end());
-        return out;
-    }
-    std::unique_ptr<hsd::gguf::File> file(const std::string& name) const {
-        return hsd::gguf::File::from_memory(bytes(), name);
-    }
-
-private:
-    template <class T>
-    void put(T x) {
-        const auto* p = reinterpret_cast<const uint8_t*>(&x);
-        kv_.insert(kv_.end(), p, p + sizeof x);
-    }
-    void put_str(const std::string& s) {
-        put((uint64_t)s.size());
-        kv_.insert(kv_.end(), s.begin(), s.end());
-    }
-    void head(const std::string& key, uint32_t type) {
-        put_str(key);
-        put(type);
-        ++n_kv_;
-    }
-    std::vector<uint8_t> kv_;
-    uint64_t n_kv_ = 0;
-};
+using hsd::test::GgufWriter;
 
 // A GGUF vocabulary mirroring a loaded SentencePiece model.
-GgufBuilder gguf_from_processor(const sentencepiece::SentencePieceProcessor& sp, bool add_space_prefix,
-                                const std::set<std::string>& user_defined) {
+GgufWriter gguf_from_processor(const sentencepiece::SentencePieceProcessor& sp, bool add_space_prefix,
+                               const std::set<std::string>& user_defined) {
     std::vector<std::string> tokens;
     std::vector<float> scores;
     std::vector<int32_t> types;
@@ -259,11 +188,11 @@ GgufBuilder gguf_from_processor(const sentencepiece::SentencePieceProcessor& sp,
         else if (user_defined.count(sp.IdToPiece(i))) t = PieceType::UserDefined;
         types.push_back((int32_t)t);
     }
-    GgufBuilder b;
+    GgufWriter b;
     b.str("tokenizer.ggml.model", "llama")
-        .strings("tokenizer.ggml.tokens", tokens)
-        .floats("tokenizer.ggml.scores", scores)
-        .ints("tokenizer.ggml.token_type", types)
+        .array<std::string>("tokenizer.ggml.tokens", tokens)
+        .array<float>("tokenizer.ggml.scores", scores)
+        .array<int32_t>("tokenizer.ggml.token_type", types)
         .u32("tokenizer.ggml.bos_token_id", (uint32_t)sp.bos_id())
         .u32("tokenizer.ggml.eos_token_id", (uint32_t)sp.eos_id())
         .u32("tokenizer.ggml.unknown_token_id", (uint32_t)sp.unk_id())
@@ -966,15 +895,17 @@ struct MiniVocab {
                                        "ab", "bc", "abc", "\xE2\x96\x81" "a"};
     std::vector<float> scores = {0, 0, 0, 0, 0, -1, -1, -1, -1, -2, -3, -4, -5};
     std::vector<int32_t> types = {2, 3, 3, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1};
-    GgufBuilder builder(bool with_model = true) const {
-        GgufBuilder b;
+    GgufWriter builder(bool with_model = true) const {
+        GgufWriter b;
         if (with_model) b.str("tokenizer.ggml.model", "llama");
-        b.strings("tokenizer.ggml.tokens", tokens).floats("tokenizer.ggml.scores", scores).ints("tokenizer.ggml.token_type", types);
+        b.array<std::string>("tokenizer.ggml.tokens", tokens)
+            .array<float>("tokenizer.ggml.scores", scores)
+            .array<int32_t>("tokenizer.ggml.token_type", types);
         return b;
     }
 };
 
-void expect_error(const GgufBuilder& b, const std::vector<std::string>& needles) {
+void expect_error(const GgufWriter& b, const std::vector<std::string>& needles) {
     try {
         const auto f = b.file("bad-vocab.gguf");
         (void)Tokenizer::from_gguf(*f);
@@ -988,7 +919,7 @@ void expect_error(const GgufBuilder& b, const std::vector<std::string>& needles)
 
 TEST(TokenizerGguf, MiniVocabulary) {
     MiniVocab v;
-    GgufBuilder b = v.builder();
+    GgufWriter b = v.builder();
     b.boolean("tokenizer.ggml.add_space_prefix", false);
     const auto f = b.file("mini.gguf");
     const Tokenizer tok = Tokenizer::from_gguf(*f);
@@ -1022,13 +953,13 @@ TEST(TokenizerGguf, MiniVocabulary) {
 
 TEST(TokenizerGguf, Errors) {
     // No tokenizer keys at all.
-    expect_error(GgufBuilder().str("general.architecture", "llama"), {"tokenizer.ggml.model"});
+    expect_error(GgufWriter().str("general.architecture", "llama"), {"tokenizer.ggml.model"});
     // Model type present, vocabulary missing.
-    expect_error(GgufBuilder().str("tokenizer.ggml.model", "llama"), {"tokenizer.ggml.tokens"});
+    expect_error(GgufWriter().str("tokenizer.ggml.model", "llama"), {"tokenizer.ggml.tokens"});
     // Not a SentencePiece vocabulary.
     {
         MiniVocab v;
-        GgufBuilder b = v.builder(false);
+        GgufWriter b = v.builder(false);
         b.str("tokenizer.ggml.model", "gpt2");
         expect_error(b, {"tokenizer.ggml.model", "gpt2"});
     }
@@ -1045,31 +976,35 @@ TEST(TokenizerGguf, Errors) {
     }
     // Missing scores / types.
     {
-        GgufBuilder b;
-        b.str("tokenizer.ggml.model", "llama").strings("tokenizer.ggml.tokens", {"<unk>", "a"});
+        GgufWriter b;
+        b.str("tokenizer.ggml.model", "llama").array<std::string>("tokenizer.ggml.tokens", {"<unk>", "a"});
         expect_error(b, {"tokenizer.ggml.scores"});
     }
     {
-        GgufBuilder b;
-        b.str("tokenizer.ggml.model", "llama").strings("tokenizer.ggml.tokens", {"<unk>", "a"}).floats("tokenizer.ggml.scores", {0, 0});
+        GgufWriter b;
+        b.str("tokenizer.ggml.model", "llama")
+            .array<std::string>("tokenizer.ggml.tokens", {"<unk>", "a"})
+            .array<float>("tokenizer.ggml.scores", {0, 0});
         expect_error(b, {"tokenizer.ggml.token_type"});
     }
     // Wrong value type.
     {
-        GgufBuilder b;
-        b.str("tokenizer.ggml.model", "llama").strings("tokenizer.ggml.tokens", {"<unk>", "a"}).ints("tokenizer.ggml.scores", {0, 0});
+        GgufWriter b;
+        b.str("tokenizer.ggml.model", "llama")
+            .array<std::string>("tokenizer.ggml.tokens", {"<unk>", "a"})
+            .array<int32_t>("tokenizer.ggml.scores", {0, 0});
         expect_error(b, {"tokenizer.ggml.scores"});
     }
     // Special ids out of range.
     {
         MiniVocab v;
-        GgufBuilder b = v.builder();
+        GgufWriter b = v.builder();
         b.u32("tokenizer.ggml.bos_token_id", 13);
         expect_error(b, {"tokenizer.ggml.bos_token_id", "13"});
     }
     {
         MiniVocab v;
-        GgufBuilder b = v.builder();
+        GgufWriter b = v.builder();
         b.u32("tokenizer.ggml.eos_token_id", 1000);
         expect_error(b, {"tokenizer.ggml.eos_token_id", "1000"});
     }
@@ -1093,7 +1028,7 @@ TEST(TokenizerGguf, Errors) {
     }
     {
         MiniVocab v;
-        GgufBuilder b = v.builder();
+        GgufWriter b = v.builder();
         b.str("tokenizer.ggml.add_bos_token", "yes");
         expect_error(b, {"tokenizer.ggml.add_bos_token"});
     }

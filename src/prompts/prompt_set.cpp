@@ -28,7 +28,10 @@ std::string read_all(const std::string& path) {
         if (got == 0) break;
         out.append(buf, (size_t)got);
     }
-    gzclose(f);
+    // A gzip stream cut short reads as a clean end of file; zlib only reports it here
+    // (Z_BUF_ERROR), and a silently shorter prompt set would be a wrong benchmark.
+    if (gzclose(f) != Z_OK)
+        fail(fmt::format("cannot read prompt file '{}': the gzip stream is truncated or corrupt", path));
     return out;
 }
 
