@@ -14,7 +14,7 @@
 #include "decoding/generate.h"
 #include "gguf_writer.h"
 #include "model/context.h"
-#include "speculative/level_spec.h"
+#include "speculative/hierarchy_syntax.h"
 #include "test_support.h"
 
 namespace hsd::test {
@@ -55,15 +55,9 @@ SamplingParams greedy_params() {
 // A hierarchy written as "m0:3,m1:6" (shared model names), "ngram<N>:<T>" as bottom level,
 // "@<k>:<T>" for the target's early exit after k layers.
 std::vector<LevelSpec> parse_levels(const std::string& spec) {
-    std::vector<LevelSpec> out;
-    for (const LevelRequest& r : parse_level_list(spec)) {
-        LevelSpec s;
-        s.threshold = r.threshold;
-        if (r.kind == LevelRequest::Kind::Ngram) s.ngram_n = r.ngram_n;
-        if (r.kind == LevelRequest::Kind::Exit) s.exit_layer = r.exit_layer;
-        if (r.kind == LevelRequest::Kind::Model) s.model = &shared_model("hsd-" + r.path);
-        out.push_back(s);
-    }
+    std::vector<LevelSpec> out = parse_level_list(spec);
+    for (LevelSpec& s : out)
+        if (s.is_model()) s.model = &shared_model("hsd-" + s.path);
     return out;
 }
 

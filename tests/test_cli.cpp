@@ -136,6 +136,9 @@ TEST(Cli, BadInputNamesTheProblem) {
         {"generate -m " + t + " --hispec --exit-draft 4 --exit-verify 2 -p hi", "deeper"},
         {"generate -m " + t + " --hispec --draft " + model("hsd-m0") + " -p hi", "only one of"},
         {"generate -m " + t + " --plan " + bad + " -p hi", "\"target\""},
+        {"generate -m " + t + " --compare-ar -p hi", "--hispec, --self-spec or --plan"},
+        {"generate -m " + t + " --self-spec --draft-n -1 -p hi", "--draft-n must be >= 0"},
+        {"generate -m " + t + " --draft-max 0 --draft-ngram 2 -p hi", "--draft-max must be >= 1, got 0"},
         {"plan " + bad, "no field \"target\""},
         {"profile -m " + t + " --prompts /nonexistent.jsonl -o " + bad, "/nonexistent.jsonl"},
     };

@@ -22,7 +22,7 @@
 #include "model/staged_context.h"
 #include "speculative/hierarchy.h"
 #include "speculative/hispec.h"
-#include "speculative/level_spec.h"
+#include "speculative/hierarchy_syntax.h"
 #include "spec_support.h"
 #include "test_support.h"
 
@@ -224,12 +224,7 @@ struct TinyEarlyExit {
     }
 };
 
-LevelSpec exit_level(int layer, int threshold) {
-    LevelSpec s;
-    s.exit_layer = layer;
-    s.threshold = threshold;
-    return s;
-}
+LevelSpec exit_level(int layer, int threshold) { return LevelSpec::early_exit(layer, threshold); }
 
 TEST(HiSpecSampling, HiSpecMatchesTargetDistribution) {
     TinyEarlyExit f;
@@ -245,7 +240,7 @@ TEST(HiSpecSampling, HiSpecMatchesTargetDistribution) {
 TEST(HiSpecSampling, SelfSpeculationAndMixedLevelsMatchTargetDistribution) {
     TinyEarlyExit f;
     EXPECT_GT(sampled_distribution_p(*f.target, {exit_level(2, 3)}, VerifyRule::Exact, sampling_runs(), 2, 5), kAlpha);
-    EXPECT_GT(sampled_distribution_p(*f.target, {LevelSpec{f.draft, 2, 0}, exit_level(2, 3)}, VerifyRule::Exact,
+    EXPECT_GT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.draft, 2), exit_level(2, 3)}, VerifyRule::Exact,
                                      sampling_runs(), 2, 6),
               kAlpha);
 }
@@ -266,7 +261,7 @@ TEST(HiSpecSampling, GreedyTinyEarlyExitMatchesAutoregressive) {
         const GenerationResult ar = generate(ctx, s0, prompt, 40, false);
         for (const std::vector<LevelSpec>& levels : {std::vector<LevelSpec>{exit_level(1, 2), exit_level(2, 3)},
                                                      std::vector<LevelSpec>{exit_level(1, 4)},
-                                                     std::vector<LevelSpec>{LevelSpec{nullptr, 2, 2}, exit_level(2, 3)}}) {
+                                                     std::vector<LevelSpec>{LevelSpec::ngram(2, 2), exit_level(2, 3)}}) {
             Hierarchy h(*f.target, levels, tiny_pool());
             Sampler s(greedy_params(), 8);
             const SpeculativeResult r = generate_speculative(h, s, prompt, 40, false);

@@ -377,6 +377,11 @@ TEST(Errors, BadInputsNameTheProblem) {
     expect_error([&] { simulate(good, chain, Variant::Overshoot, 0, 1); }, {"steps >= 1"});
     expect_error([&] { optimize_shortest_path(good, 0); }, {"t_max is 0"});
     expect_error([&] { rank_plans(good, 1000, 5); }, {"t_max is 1000"});
+    // One limit for every caller (hsd plan --t-max, --hierarchy auto, bench --add-plan).
+    static_assert(kDefaultTMax >= 1 && kDefaultTMax <= kMaxTMax);
+    EXPECT_NO_THROW(rank_plans(good, kMaxTMax, 1));
+    expect_error([&] { rank_plans(good, kMaxTMax + 1, 1); }, {"t_max is 65", "1..64"});
+    expect_error([&] { optimize_shortest_path(good, kMaxTMax + 1); }, {"1..64"});
     const Problem big = chain_problem({0.5, 0.5, 0.5, 0.5, 0.5, 0.5}, constant_cost({1, 1, 1, 1, 1, 1, 1}));
     expect_error([&] { optimize_exhaustive(big, 32, Variant::Truncate); }, {"exhaustive search", "optimize_shortest_path"});
 }

@@ -29,7 +29,7 @@
 #include "model/context.h"
 #include "model/model.h"
 #include "speculative/hierarchy.h"
-#include "speculative/level_spec.h"
+#include "speculative/hierarchy_syntax.h"
 #include "speculative/ngram_drafter.h"
 #include "spec_support.h"
 #include "test_support.h"
@@ -285,8 +285,8 @@ struct TinyFamily {
 TEST(SpeculativeSampling, ClassicMatchesTargetDistribution) {
     TinyFamily f;
     std::vector<LevelStats> st;
-    const double p = sampled_distribution_p(*f.target, {LevelSpec{f.d0, 3, 0}}, VerifyRule::Exact, sampling_runs(), 2,
-                                            4, &st);
+    const double p = sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, VerifyRule::Exact,
+                                            sampling_runs(), 2, 4, &st);
     EXPECT_GT(p, kAlpha);
     // The drafts were really rejected often (the residual path was exercised).
     ASSERT_EQ(st.size(), 2u);
@@ -297,7 +297,7 @@ TEST(SpeculativeSampling, ClassicMatchesTargetDistribution) {
 TEST(SpeculativeSampling, HierarchyMatchesTargetDistribution) {
     TinyFamily f;
     std::vector<LevelStats> st;
-    const std::vector<LevelSpec> levels = {LevelSpec{f.d0, 2, 0}, LevelSpec{f.d1, 3, 0}};
+    const std::vector<LevelSpec> levels = {LevelSpec::draft_model(*f.d0, 2), LevelSpec::draft_model(*f.d1, 3)};
     const double p = sampled_distribution_p(*f.target, levels, VerifyRule::Exact, sampling_runs(), 2, 6, &st);
     EXPECT_GT(p, kAlpha);
     ASSERT_EQ(st.size(), 3u);
@@ -307,17 +307,17 @@ TEST(SpeculativeSampling, HierarchyMatchesTargetDistribution) {
 
 TEST(SpeculativeSampling, NgramBottomMatchesTargetDistribution) {
     TinyFamily f;
-    const std::vector<LevelSpec> levels = {LevelSpec{nullptr, 3, 2}, LevelSpec{f.d0, 3, 0}};
+    const std::vector<LevelSpec> levels = {LevelSpec::ngram(2, 3), LevelSpec::draft_model(*f.d0, 3)};
     EXPECT_GT(sampled_distribution_p(*f.target, levels, VerifyRule::Exact, sampling_runs(), 2, 6), kAlpha);
 }
 
 // The same tests must catch a verifier that breaks the rule.
 TEST(SpeculativeSampling, BrokenVerifiersAreDetected) {
     TinyFamily f;
-    const std::vector<LevelSpec> hier = {LevelSpec{f.d0, 2, 0}, LevelSpec{f.d1, 3, 0}};
+    const std::vector<LevelSpec> hier = {LevelSpec::draft_model(*f.d0, 2), LevelSpec::draft_model(*f.d1, 3)};
     EXPECT_LT(sampled_distribution_p(*f.target, hier, VerifyRule::BrokenResidualAsQ, sampling_runs(), 2, 6), kAlpha)
         << "recording the residual as q of a replaced token must change the distribution";
-    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec{f.d0, 3, 0}}, VerifyRule::BrokenResampleFromP,
+    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, VerifyRule::BrokenResampleFromP,
                                      sampling_runs(), 2, 4),
               kAlpha)
         << "drawing replacements from p instead of the residual must change the distribution";
@@ -335,8 +335,9 @@ TEST(SpeculativeSampling, GreedyTinyModelsMatchAutoregressiveWithEos) {
             const GenerationResult ar = generate(ctx, s0, prompt, 40, false);
             eos_stops += ar.stop_reason == "eos";
             for (const std::vector<LevelSpec>& levels :
-                 {std::vector<LevelSpec>{LevelSpec{f.d0, 3, 0}},
-                  std::vector<LevelSpec>{LevelSpec{nullptr, 2, 2}, LevelSpec{f.d0, 2, 0}, LevelSpec{f.d1, 4, 0}}}) {
+                 {std::vector<LevelSpec>{LevelSpec::draft_model(*f.d0, 3)},
+                  std::vector<LevelSpec>{LevelSpec::ngram(2, 2), LevelSpec::draft_model(*f.d0, 2),
+                                         LevelSpec::draft_model(*f.d1, 4)}}) {
                 Hierarchy h(*f.target, levels, tiny_pool());
                 Sampler s(greedy_params(), 8);
                 const SpeculativeResult r = generate_speculative(h, s, prompt, 40, false);
@@ -356,7 +357,7 @@ TEST(Speculative, VocabularyMismatchNamesFilesAndToken) {
     d.pieces[5] = "x";
     const Model& draft = files.add("vocab_draft", d);
     try {
-        Hierarchy h(target, {LevelSpec{&draft, 3, 0}}, tiny_pool());
+        Hierarchy h(target, {LevelSpec::draft_model(draft, 3)}, tiny_pool());
         FAIL() << "expected hsd::Error";
     } catch (const Error& e) {
         const std::string msg = e.what();
@@ -370,9 +371,10 @@ TEST(Speculative, VocabularyMismatchNamesFilesAndToken) {
     TinySpec shorter = t;
     shorter.pieces.pop_back();
     const Model& small = files.add("vocab_small", shorter);
-    EXPECT_THROW(Hierarchy(target, {LevelSpec{&small, 2, 0}, LevelSpec{&target, 3, 0}}, tiny_pool()), Error);
+    EXPECT_THROW(Hierarchy(target, {LevelSpec::draft_model(small, 2), LevelSpec::draft_model(target, 3)}, tiny_pool()),
+                 Error);
     try {
-        Hierarchy h(target, {LevelSpec{&small, 3, 0}}, tiny_pool());
+        Hierarchy h(target, {LevelSpec::draft_model(small, 3)}, tiny_pool());
         FAIL() << "expected hsd::Error";
     } catch (const Error& e) {
         const std::string msg = e.what();
@@ -381,8 +383,8 @@ TEST(Speculative, VocabularyMismatchNamesFilesAndToken) {
     }
     // Bad configurations.
     EXPECT_THROW(Hierarchy(target, {}, tiny_pool()), Error);
-    EXPECT_THROW(Hierarchy(target, {LevelSpec{&target, 0, 0}}, tiny_pool()), Error);
-    EXPECT_THROW(Hierarchy(target, {LevelSpec{&target, 2, 0}, LevelSpec{nullptr, 2, 3}}, tiny_pool()), Error);
+    EXPECT_THROW(Hierarchy(target, {LevelSpec::draft_model(target, 0)}, tiny_pool()), Error);
+    EXPECT_THROW(Hierarchy(target, {LevelSpec::draft_model(target, 2), LevelSpec::ngram(3, 2)}, tiny_pool()), Error);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ namespace {
 
 struct PlanCliOptions {
     std::string profile, out;
-    int t_max = 32;
+    int t_max = planner::kDefaultTMax;
     size_t top = 8;
     bool json = false, conditional = false;
 };
@@ -25,7 +25,8 @@ struct PlanCliOptions {
 void run_plan(const PlanCliOptions& o) {
     const planner::Profile p = planner::load_profile(o.profile);
     const planner::Problem problem = planner::make_problem(p, o.conditional);
-    if (o.t_max < 1 || o.t_max > 64) fail(fmt::format("--t-max must be in 1..64, got {}", o.t_max));
+    if (o.t_max < 1 || o.t_max > planner::kMaxTMax)
+        fail(fmt::format("--t-max must be in 1..{}, got {}", planner::kMaxTMax, o.t_max));
     size_t n_best = 0;
     const std::vector<planner::Ranked> table = planner::plan_table(problem, o.t_max, o.top, &n_best);
     const planner::Plan best = planner::make_plan(p, table.front());

@@ -14,6 +14,7 @@
 #include "common/strings.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
+#include "model/model_cache.h"
 #include "planner/profile.h"
 
 namespace hsd::cli {

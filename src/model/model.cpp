@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -47,7 +48,14 @@ int positive(const gguf::File& f, const std::string& key, uint64_t v, uint64_t l
 
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_loads{0};
+}  // namespace
+
+int64_t Model::load_count() { return g_loads.load(); }
+
 std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
+    ++g_loads;
     std::unique_ptr<Model> m(new Model());
     m->file_ = gguf::File::open(path);
     const gguf::File& f = *m->file_;

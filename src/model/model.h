@@ -45,6 +45,8 @@ public:
     // pack_f16 = false keeps F16 matrices in the map's row layout (benchmarks compare the
     // BLAS path with it); everything else should use the default.
     static std::unique_ptr<Model> load(const std::string& path, bool pack_f16 = true);
+    // Files load() has opened in this process (a model should be loaded once: ModelCache).
+    static int64_t load_count();
 
     const ModelConfig& config() const { return config_; }
     const gguf::File& file() const { return *file_; }
@@ -61,8 +63,6 @@ public:
     size_t weight_bytes(int a, int b, bool with_head) const;
     // Matrix elements (= multiply-adds per token) of layers [a, b) (plus the head).
     size_t weight_elements(int a, int b, bool with_head) const;
-    // Bytes of repacked F16 weights held in memory (0 if none).
-    size_t packed_bytes() const { return panels_bytes_; }
 
 private:
     Model() = default;

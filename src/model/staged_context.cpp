@@ -20,7 +20,7 @@ void StagedContext::add_depth(int depth) {
     if (depth < 1 || depth > n_layer_)
         fail(fmt::format("depth {} is out of range for {} ({} layers)", depth, model().path(), n_layer_));
     if (std::find(depths_.begin(), depths_.end(), depth) != depths_.end()) return;
-    if (length(1) > 0) fail("internal error: a depth view was added after the shared context started");
+    HSD_ASSERT(length(1) == 0, "a depth view was added after the shared context started");
     const auto at = std::lower_bound(depths_.begin(), depths_.end(), depth);
     hidden_.insert(hidden_.begin() + (at - depths_.begin()), std::vector<float>());
     depths_.insert(at, depth);
@@ -69,8 +69,7 @@ void StagedContext::advance(const TokenId* tokens, int64_t end, int depth, int64
         if (e > depth) break;
         // Positions that stopped at depth `cur` (kept hidden state) join in front.
         const int64_t from = std::min(length(cur + 1), lo);
-        if (from < lo) {
-            if (cur == 0) fail("internal error: shared context depths are inconsistent");
+        if (from < lo) {  // (never for cur == 0: then from == lo, as lo <= length(1))
             work_.insert(work_.begin(), (size_t)((lo - from) * n_embd_), 0.0f);
             for (int64_t p = from; p < lo; ++p)
                 std::memcpy(work_.data() + (p - from) * n_embd_, hidden_row(cur, p), (size_t)n_embd_ * sizeof(float));
@@ -83,13 +82,13 @@ void StagedContext::advance(const TokenId* tokens, int64_t end, int depth, int64
         }
         cur = e;
     }
-    if (cur != depth) fail(fmt::format("internal error: depth {} of {} was never registered", depth, model().path()));
+    HSD_ASSERT(cur == depth, fmt::format("depth {} of {} was never registered", depth, model().path()));
 }
 
 const float* StagedContext::logits(int depth, int64_t first, int64_t count, int64_t max_batch) {
-    if (first < 0 || count < 1 || first + count > length(depth))
-        fail(fmt::format("internal error: logits after {} layers asked for positions [{}, {}) of {} processed", depth,
-                         first, first + count, length(depth)));
+    HSD_ASSERT(first >= 0 && count >= 1 && first + count <= length(depth),
+               fmt::format("logits after {} layers asked for positions [{}, {}) of {} processed", depth, first,
+                           first + count, length(depth)));
     const int64_t V = model().config().n_vocab;
     work_.resize((size_t)(count * n_embd_));
     for (int64_t i = 0; i < count; ++i)
@@ -107,6 +106,5 @@ void StagedContext::truncate(int64_t len) {
     if (len < (int64_t)prefilled_.size()) prefilled_.clear();
 }
 
-void StagedContext::reset_counters() { std::fill(layer_evals_.begin(), layer_evals_.end(), 0); }
 
 }  // namespace hsd

@@ -50,13 +50,13 @@ public:
     // Forgets every position >= len in every layer (rollback after a rejection).
     void truncate(int64_t len);
 
-    // Token-layer evaluations per layer since construction (or reset_counters()).
+    // Token-layer evaluations per layer since construction.
     const std::vector<int64_t>& layer_evals() const { return layer_evals_; }
-    void reset_counters();
     // Test hook: called for every layer range run, with the positions it covered and the
     // sequence they belong to (tokens[0, pos0 + n) are valid).
     std::function<void(int a, int b, int64_t pos0, int64_t n, const TokenId* tokens)> on_run;
-    // Test hook: called when positions >= len are forgotten.
+    // Test hook: called when positions >= len are forgotten (tests check that a cut only
+    // discards rejected work).
     std::function<void(int64_t len)> on_truncate;
 
 private:

@@ -14,9 +14,6 @@ namespace hsd::planner {
 
 namespace {
 
-// The DP is cubic in t_max; thresholds beyond this are far past any useful batch.
-constexpr int kMaxTMax = 256;
-
 void check_t_max(int t_max) {
     if (t_max < 1 || t_max > kMaxTMax) fail(fmt::format("planner: t_max is {}, must be in 1..{}", t_max, kMaxTMax));
 }

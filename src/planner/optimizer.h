@@ -8,6 +8,12 @@
 
 namespace hsd::planner {
 
+// Thresholds T_i the planner searches, 1..t_max: one default for every caller (hsd plan,
+// --hierarchy auto, bench_speculative --add-plan) and one limit (the DP is cubic in t_max, and
+// thresholds past 64 are far beyond any batch worth verifying).
+inline constexpr int kDefaultTMax = 32;
+inline constexpr int kMaxTMax = 64;
+
 struct Ranked {
     Chain chain;
     Prediction prediction;

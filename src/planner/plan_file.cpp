@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "speculative/hierarchy_syntax.h"
 
 namespace hsd::planner {
 

@@ -15,11 +15,11 @@ using json = nlohmann::json;
 
 namespace {
 
-const char* kind_name(LevelRequest::Kind k) {
+const char* kind_name(LevelSpec::Kind k) {
     switch (k) {
-        case LevelRequest::Kind::Model: return "model";
-        case LevelRequest::Kind::Ngram: return "ngram";
-        case LevelRequest::Kind::Exit: return "exit";
+        case LevelSpec::Kind::Model: return "model";
+        case LevelSpec::Kind::Ngram: return "ngram";
+        case LevelSpec::Kind::Exit: return "exit";
     }
     return "?";
 }
@@ -42,9 +42,9 @@ json to_json(const Profile& p) {
     json cands = json::array();
     for (const ProfileCandidate& c : p.candidates) {
         json j = {{"name", c.name}, {"kind", kind_name(c.level.kind)}, {"cost_ms", c.cost_ms}, {"draft_ms", c.draft_ms}};
-        if (c.level.kind == LevelRequest::Kind::Model) j["path"] = c.level.path;
-        if (c.level.kind == LevelRequest::Kind::Ngram) j["ngram"] = c.level.ngram_n;
-        if (c.level.kind == LevelRequest::Kind::Exit) j["exit_layer"] = c.level.exit_layer;
+        if (c.level.kind == LevelSpec::Kind::Model) j["path"] = c.level.path;
+        if (c.level.kind == LevelSpec::Kind::Ngram) j["ngram"] = c.level.ngram_n;
+        if (c.level.kind == LevelSpec::Kind::Exit) j["exit_layer"] = c.level.exit_layer;
         cands.push_back(j);
     }
     return {{"version", 1},
@@ -65,7 +65,6 @@ json to_json(const Profile& p) {
             {"target_draft_ms", p.target_draft_ms},
             {"exit_pairs", pairs},
             {"accept", p.accept},
-            {"accept_positions", p.accept_positions},
             {"accept_passed", p.accept_passed}};
 }
 
@@ -92,13 +91,13 @@ Profile profile_from_json(const json& j, const std::string& file) {
         pc.name = field<std::string>(c, "name", file);
         const std::string kind = field<std::string>(c, "kind", file);
         if (kind == "model") {
-            pc.level.kind = LevelRequest::Kind::Model;
+            pc.level.kind = LevelSpec::Kind::Model;
             pc.level.path = field<std::string>(c, "path", file);
         } else if (kind == "ngram") {
-            pc.level.kind = LevelRequest::Kind::Ngram;
+            pc.level.kind = LevelSpec::Kind::Ngram;
             pc.level.ngram_n = field<int>(c, "ngram", file);
         } else if (kind == "exit") {
-            pc.level.kind = LevelRequest::Kind::Exit;
+            pc.level.kind = LevelSpec::Kind::Exit;
             pc.level.exit_layer = field<int>(c, "exit_layer", file);
         } else {
             fail(fmt::format("{}: candidate '{}' has unknown kind '{}'", file, pc.name, kind));
@@ -113,7 +112,6 @@ Profile profile_from_json(const json& j, const std::string& file) {
         p.exit_pairs.push_back({field<int>(e, "from", file), field<int>(e, "to", file),
                                 field<std::vector<double>>(e, "cost_ms", file)});
     p.accept = field<std::vector<std::vector<double>>>(j, "accept", file);
-    p.accept_positions = field<std::vector<std::vector<int64_t>>>(j, "accept_positions", file);
     if (j.contains("accept_passed"))
         p.accept_passed = field<std::vector<std::vector<std::vector<double>>>>(j, "accept_passed", file);
 
@@ -146,7 +144,7 @@ Profile profile_from_json(const json& j, const std::string& file) {
         if (!ok) fail(fmt::format("{}: accept_passed must be {} x {} x {}", file, C + 1, C + 1, C + 1));
     }
     for (const ProfileCandidate& c : p.candidates)
-        if (c.level.kind == LevelRequest::Kind::Exit && !c.cost_ms.empty()) {
+        if (c.level.kind == LevelSpec::Kind::Exit && !c.cost_ms.empty()) {
             bool found = false;
             for (const Profile::ExitPair& e : p.exit_pairs) found = found || (e.from == 0 && e.to == c.level.exit_layer);
             if (!found) fail(fmt::format("{}: exit {} has no exit pair from 0", file, c.level.exit_layer));
@@ -190,11 +188,11 @@ Problem make_problem(const Profile& p, bool conditional) {
         return nullptr;
     };
     for (int i = 0; i < C; ++i) {
-        if (p.candidates[(size_t)i].level.kind != LevelRequest::Kind::Exit) continue;
+        if (p.candidates[(size_t)i].level.kind != LevelSpec::Kind::Exit) continue;
         const int from = p.candidates[(size_t)i].level.exit_layer;
         for (int j = i + 1; j <= C; ++j) {
             const int to = j == C ? p.target_layers
-                                  : p.candidates[(size_t)j].level.kind == LevelRequest::Kind::Exit
+                                  : p.candidates[(size_t)j].level.kind == LevelSpec::Kind::Exit
                                         ? p.candidates[(size_t)j].level.exit_layer
                                         : -1;
             if (to <= from) continue;
@@ -214,10 +212,10 @@ Problem make_problem(const Profile& p, bool conditional) {
     return pr;
 }
 
-std::vector<LevelRequest> chain_levels(const Profile& p, const Chain& chain) {
-    std::vector<LevelRequest> out;
+std::vector<LevelSpec> chain_levels(const Profile& p, const Chain& chain) {
+    std::vector<LevelSpec> out;
     for (size_t k = 0; k < chain.levels.size(); ++k) {
-        LevelRequest r = p.candidates.at((size_t)chain.levels[k]).level;
+        LevelSpec r = p.candidates.at((size_t)chain.levels[k]).level;
         r.threshold = chain.thresholds[k];
         out.push_back(r);
     }
@@ -232,18 +230,18 @@ std::string chain_text(const Profile& p, const Chain& chain) {
     return s;
 }
 
-bool chain_of(const Profile& p, const std::vector<LevelRequest>& levels, Chain& out) {
+bool chain_of(const Profile& p, const std::vector<LevelSpec>& levels, Chain& out) {
     namespace fs = std::filesystem;
     out = Chain{};
-    for (const LevelRequest& r : levels) {
+    for (const LevelSpec& r : levels) {
         int found = -1;
         for (size_t i = 0; i < p.candidates.size() && found < 0; ++i) {
-            const LevelRequest& c = p.candidates[i].level;
+            const LevelSpec& c = p.candidates[i].level;
             if (c.kind != r.kind) continue;
             std::error_code e1, e2;
-            if ((r.kind == LevelRequest::Kind::Model && fs::weakly_canonical(c.path, e1) == fs::weakly_canonical(r.path, e2)) ||
-                (r.kind == LevelRequest::Kind::Exit && c.exit_layer == r.exit_layer) ||
-                (r.kind == LevelRequest::Kind::Ngram && c.ngram_n == r.ngram_n))
+            if ((r.kind == LevelSpec::Kind::Model && fs::weakly_canonical(c.path, e1) == fs::weakly_canonical(r.path, e2)) ||
+                (r.kind == LevelSpec::Kind::Exit && c.exit_layer == r.exit_layer) ||
+                (r.kind == LevelSpec::Kind::Ngram && c.ngram_n == r.ngram_n))
                 found = (int)i;
         }
         if (found < 0 || (!out.levels.empty() && found <= out.levels.back())) return false;

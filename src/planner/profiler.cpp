@@ -16,6 +16,7 @@
 #include "decoding/generate.h"
 #include "kernels/thread_pool.h"
 #include "model/context.h"
+#include "model/model_cache.h"
 #include "model/staged_context.h"
 #include "planner/profile.h"
 #include "speculative/hierarchy.h"
@@ -83,7 +84,7 @@ struct ScoreItems {
     ModelDrafter& view(int depth) {
         for (auto& v : views)
             if (v->depth() == depth) return *v;
-        fail(fmt::format("internal error: no view at depth {}", depth));
+        internal_error(__FILE__, __LINE__, "view(depth)", fmt::format("no view at depth {}", depth));
     }
 };
 
@@ -173,7 +174,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
         const Model& m = models.get(path);
         check_same_vocabulary(m, target);
         ProfileCandidate c;
-        c.level.kind = LevelRequest::Kind::Model;
+        c.level.kind = LevelSpec::Kind::Model;
         c.level.path = path;
         c.name = std::filesystem::path(path).stem().string();
         p.candidates.push_back(c);
@@ -185,14 +186,14 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
         if (!target.is_exit_layer(e))
             fail(fmt::format("profile: '{}' has no early exit after layer {}", target.path(), e));
         ProfileCandidate c;
-        c.level.kind = LevelRequest::Kind::Exit;
+        c.level.kind = LevelSpec::Kind::Exit;
         c.level.exit_layer = e;
         c.name = fmt::format("@{}", e);
         p.candidates.push_back(c);
     }
     if (o.ngram > 0) {
         ProfileCandidate c;
-        c.level.kind = LevelRequest::Kind::Ngram;
+        c.level.kind = LevelSpec::Kind::Ngram;
         c.level.ngram_n = o.ngram;
         c.name = fmt::format("ngram{}", o.ngram);
         p.candidates.push_back(c);
@@ -200,7 +201,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
 
     // Costs. Work units for the progress bar: costs, then verifiers x prompts.
     size_t n_verifiers = 1;
-    for (const ProfileCandidate& c : p.candidates) n_verifiers += c.level.kind != LevelRequest::Kind::Ngram;
+    for (const ProfileCandidate& c : p.candidates) n_verifiers += c.level.kind != LevelSpec::Kind::Ngram;
     const double units = 1.0 + (double)(n_verifiers * prompts.size());
     double done = 0;
     auto tick = [&](const std::string& what) {
@@ -223,7 +224,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             pair_items.push_back(add_score_items(bench, target_items, p.context, o.n_max, from, to));
         std::vector<size_t> draft_items;
         for (const ProfileCandidate& c : p.candidates) {
-            if (c.level.kind != LevelRequest::Kind::Model) {
+            if (c.level.kind != LevelSpec::Kind::Model) {
                 draft_items.push_back(SIZE_MAX);
                 continue;
             }
@@ -247,7 +248,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             if (draft_items[i] != SIZE_MAX) {
                 c.cost_ms = cold(draft_items[i]);
                 c.draft_ms = warm(draft_items[i]);
-            } else if (c.level.kind == LevelRequest::Kind::Exit) {
+            } else if (c.level.kind == LevelSpec::Kind::Exit) {
                 for (size_t k = 0; k < pairs.size(); ++k)
                     if (pairs[k].first == 0 && pairs[k].second == c.level.exit_layer) {
                         c.cost_ms = cold(pair_items[k]);
@@ -274,7 +275,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
         std::vector<size_t> slots;
         std::vector<ProfileCandidate> ex;
         for (size_t i = 0; i < p.candidates.size(); ++i)
-            if (p.candidates[i].level.kind == LevelRequest::Kind::Exit) {
+            if (p.candidates[i].level.kind == LevelSpec::Kind::Exit) {
                 slots.push_back(i);
                 ex.push_back(p.candidates[i]);
             }
@@ -288,7 +289,6 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     // Acceptance along each verifier's own trajectories.
     const size_t C = p.candidates.size();
     p.accept.assign(C + 1, std::vector<double>(C + 1, 0.0));
-    p.accept_positions.assign(C + 1, std::vector<int64_t>(C + 1, 0));
     std::vector<std::vector<double>> sum(C + 1, std::vector<double>(C + 1, 0.0));
     std::vector<std::vector<double>> walk_tested(C + 1, std::vector<double>(C + 1, 0.0));
     // Two-type statistics: [i][k][j] accepted mass and weight of tokens i drafted, k accepted.
@@ -347,7 +347,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
         sp.seed = seed;
         Sampler s(sp, V);
         std::vector<TokenId> seq = prompt;
-        const bool is_exit = v < C && p.candidates[v].level.kind == LevelRequest::Kind::Exit;
+        const bool is_exit = v < C && p.candidates[v].level.kind == LevelSpec::Kind::Exit;
         if (!is_exit) {
             const Model& m = v == C ? target : models.get(p.candidates[v].level.path);
             Context ctx(m, pool, m.config().n_ctx_train);
@@ -366,7 +366,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
     };
 
     for (size_t v = 0; v <= C; ++v) {
-        if (v < C && p.candidates[v].level.kind == LevelRequest::Kind::Ngram) continue;
+        if (v < C && p.candidates[v].level.kind == LevelSpec::Kind::Ngram) continue;
         const std::string vname = v == C ? p.target_name : p.candidates[v].name;
         for (size_t pi = 0; pi < prompts.size(); ++pi) {
             tick(fmt::format("acceptance by {} ({}/{})", vname, pi + 1, prompts.size()));
@@ -375,14 +375,14 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             const int64_t count = (int64_t)seq.size() - 1 - first;
             std::map<int, Rows> staged;
             bool need_staged = v == C;
-            for (size_t i = 0; i < v; ++i) need_staged = need_staged || p.candidates[i].level.kind == LevelRequest::Kind::Exit;
-            if (v < C && p.candidates[v].level.kind == LevelRequest::Kind::Exit) need_staged = true;
+            for (size_t i = 0; i < v; ++i) need_staged = need_staged || p.candidates[i].level.kind == LevelSpec::Kind::Exit;
+            if (v < C && p.candidates[v].level.kind == LevelSpec::Kind::Exit) need_staged = true;
             if (need_staged) staged_rows(seq, first, staged);
             auto rows_of = [&](size_t i, Rows& scratch) -> const Rows& {
                 if (i == C) return staged.at(tc.n_layer);
                 const ProfileCandidate& c = p.candidates[i];
-                if (c.level.kind == LevelRequest::Kind::Exit) return staged.at(c.level.exit_layer);
-                if (c.level.kind == LevelRequest::Kind::Model) {
+                if (c.level.kind == LevelSpec::Kind::Exit) return staged.at(c.level.exit_layer);
+                if (c.level.kind == LevelSpec::Kind::Model) {
                     model_rows(models.get(c.level.path), seq, first, scratch);
                     return scratch;
                 }
@@ -403,11 +403,11 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             for (size_t i = 0; i < v; ++i) rows_below[i] = &rows_of(i, below[i]);
             // Tokens i drafted and k accepted: how often does v accept them?
             for (size_t k = 0; k < v; ++k) {
-                if (p.candidates[k].level.kind == LevelRequest::Kind::Ngram) continue;
+                if (p.candidates[k].level.kind == LevelSpec::Kind::Ngram) continue;
                 const Rows& kr = *rows_below[k];
                 for (size_t i = 0; i < k; ++i) {
                     const Rows& ir = *rows_below[i];
-                    const bool ngram = p.candidates[i].level.kind == LevelRequest::Kind::Ngram;
+                    const bool ngram = p.candidates[i].level.kind == LevelSpec::Kind::Ngram;
                     for (int64_t t = 0; t < count; ++t) {
                         const float* pk = kr.probs.data() + t * V;
                         const float* pv = vr.probs.data() + t * V;
@@ -441,7 +441,7 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
             }
             for (size_t i = 0; i < v; ++i) {
                 const Rows& ir = *rows_below[i];
-                const bool ngram = p.candidates[i].level.kind == LevelRequest::Kind::Ngram;
+                const bool ngram = p.candidates[i].level.kind == LevelSpec::Kind::Ngram;
                 if (ngram) {
                     // Copied continuations are accepted in runs, not token by token, so walk the
                     // trajectory as the executor does: look up a proposal, accept its run, jump
@@ -461,7 +461,6 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                         }
                         sum[i][v] += run;
                         walk_tested[i][v] += run + (m == 0 ? 1.0 : 1.0 - all);
-                        ++p.accept_positions[i][v];
                         t += (int64_t)(run + 0.5) + 1;
                     }
                     continue;
@@ -486,7 +485,6 @@ Profile run_profile(const Model& target, ModelCache& models, ThreadPool& pool, c
                         for (int x = 0; x < V; ++x) m += std::min(pi_[x], pv[x]);
                         a[(size_t)t] = m;
                     }
-                    ++p.accept_positions[i][v];
                 }
                 for (int64_t t = 0; t < count;) {
                     double run = 0, all = 1;

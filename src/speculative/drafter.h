@@ -59,7 +59,14 @@ struct LevelStats {
     int64_t origin_n[2] = {0, 0}, origin_accepted[2] = {0, 0};
     int64_t position_n[kPositions] = {}, position_accepted[kPositions] = {};
 
+    // Adds the counters of another generation of the same level (e.g. summing over prompts);
+    // name, depth and threshold come from `o` while this one has none yet.
+    LevelStats& operator+=(const LevelStats& o);
+
     double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
+    // Acceptance of the judged proposals of one origin (1: produced here, 0: accepted from
+    // below); -1 when none was judged, which is not the same as none accepted.
+    double origin_rate(int origin) const;
     // Tokens the level above emitted per verification of one of our batches: accepted drafts
     // plus its correction or bonus token (vLLM's "mean acceptance length"; 1 = nothing accepted).
     double mean_accepted_length() const {
@@ -80,7 +87,6 @@ public:
     virtual void rollback(int64_t len) = 0;
     // Tokens of the sequence this level has processed (its KV cache length; 0 for n-gram).
     virtual int64_t n_processed() const = 0;
-    virtual bool is_model() const = 0;
 
     LevelStats& stats() { return stats_; }
     const LevelStats& stats() const { return stats_; }

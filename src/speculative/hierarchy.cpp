@@ -36,10 +36,9 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     for (size_t i = levels.size(); i-- > 0;) {
         const LevelSpec& s = levels[i];
         if (s.threshold < 1)
-            fail(fmt::format("speculative level {} ({}) has threshold {}; thresholds must be >= 1", i,
-                             s.exit_layer > 0 ? fmt::format("@{}", s.exit_layer) : s.model ? s.model->path() : "ngram",
+            fail(fmt::format("speculative level {} ({}) has threshold {}; thresholds must be >= 1", i, s.name(),
                              s.threshold));
-        if (s.exit_layer > 0) {
+        if (s.is_exit()) {
             const ModelConfig& c = target.config();
             // (The loader keeps only exits in 1..n_layer-1, so a listed exit stops before the last layer.)
             if (!target.is_exit_layer(s.exit_layer))
@@ -53,10 +52,11 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
             deeper_exit = s.exit_layer;
             continue;
         }
-        if (!s.model) {
+        if (s.is_ngram()) {
             if (i != 0) fail("the n-gram drafter can only be the bottom level of a hierarchy");
             continue;
         }
+        HSD_ASSERT(s.model, fmt::format("model level '{}' was not loaded (resolve_models)", s.path));
         check_same_vocabulary(*s.model, *above);
         if (s.model->config().n_ctx_train < n_ctx_)
             fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", s.model->path(),
@@ -66,23 +66,28 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     // The target and its early exits share one staged context (one KV cache, resumed hidden
     // states); independent draft models each get their own.
     target_state_ = std::make_shared<StagedContext>(target, pool, n_ctx_);
+    // Roles are fixed here: every level but an n-gram bottom is a model that verifies.
+    auto add_model = [&](std::unique_ptr<ModelDrafter> m) {
+        models_.push_back(m.get());
+        levels_.push_back(std::move(m));
+    };
     for (const LevelSpec& s : levels) {
-        if (s.exit_layer > 0)
-            levels_.push_back(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
-        else if (s.model)
-            levels_.push_back(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_));
-        else
+        if (s.is_exit()) {
+            add_model(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
+        } else if (s.is_model()) {
+            add_model(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_));
+        } else {
+            models_.push_back(nullptr);
             levels_.push_back(std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_));
+        }
         levels_.back()->stats().threshold = s.threshold;
         thresholds_.push_back(s.threshold);
     }
-    levels_.push_back(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
+    add_model(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
     thresholds_.push_back(0);
     batches_.resize(levels_.size());
     for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
 }
-
-ModelDrafter* Hierarchy::model_level(int i) { return dynamic_cast<ModelDrafter*>(levels_[(size_t)i].get()); }
 
 void Hierarchy::start(const std::vector<TokenId>& prompt) {
     for (auto& l : levels_) l->prefill(prompt);
@@ -114,7 +119,7 @@ std::vector<LevelStats> Hierarchy::stats() const {
 }
 
 const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
-    if (max_n < 1) fail(fmt::format("internal error: speculative step asked for {} tokens", max_n));
+    HSD_ASSERT(max_n >= 1, fmt::format("a speculative step asked for {} tokens", max_n));
     sampler_ = &sampler;
     const size_t start = seq_.size();
     run_level(n_levels() - 1, max_n);
@@ -130,7 +135,7 @@ void Hierarchy::run_level(int idx, int max_n) {
         seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
         return;
     }
-    ModelDrafter& verifier = *model_level(idx);
+    ModelDrafter& verifier = *models_[(size_t)idx];  // levels above the bottom are models
     Drafter& drafter = *levels_[(size_t)idx - 1];
     DraftBatch& below = batches_[(size_t)idx - 1];
     const bool top = idx == n_levels() - 1;
@@ -155,7 +160,7 @@ void Hierarchy::run_level(int idx, int max_n) {
         // one (later drafts were never compared), so rates estimate P(accept | reached).
         for (size_t t = 0; t < below.size() && (int64_t)t <= v.n_accepted; ++t) {
             const bool accepted = (int64_t)t < v.n_accepted;
-            const int o = below.own.empty() ? 1 : below.own[t];
+            const int o = below.own[t];  // (every push records it)
             ++ds.origin_n[o];
             ds.origin_accepted[o] += accepted;
             const size_t k = std::min<size_t>(t, LevelStats::kPositions - 1);
@@ -171,54 +176,6 @@ void Hierarchy::run_level(int idx, int max_n) {
 
         if (top || (int)out.size() >= thresholds_[(size_t)idx] || (int)out.size() >= max_n) return;
     }
-}
-
-SpeculativeResult generate_speculative(Hierarchy& h, Sampler& sampler, const std::vector<TokenId>& prompt,
-                                       int n_predict, bool ignore_eos, const std::function<void(TokenId)>& on_token) {
-    const Model& target = h.target().model();
-    if (prompt.empty()) fail("the prompt is empty (no tokens to start from)");
-    if ((int64_t)prompt.size() >= h.n_ctx())
-        fail(fmt::format("the prompt has {} tokens but the context size is {}: it must be shorter (use -c to raise it, "
-                         "up to the model's {})",
-                         prompt.size(), h.n_ctx(), target.config().n_ctx_train));
-    SpeculativeResult r;
-    r.prompt_tokens = prompt;
-    r.stop_reason = "length";
-    const TokenId eos = target.tokenizer().eos_id();
-    const int64_t P = (int64_t)prompt.size();
-
-    h.reset_stats();
-    const double t0 = now_seconds();
-    h.start(prompt);
-    const double t1 = now_seconds();
-    r.prompt_seconds = t1 - t0;
-
-    // generate() stops after n_predict tokens, or when the next token would not fit: it
-    // evaluates at most n_ctx positions, so it emits at most n_ctx - P + 1 tokens.
-    const int64_t limit = std::min<int64_t>(n_predict, h.n_ctx() - P + 1);
-    bool stopped_eos = false;
-    while ((int64_t)r.tokens.size() < limit && !stopped_eos) {
-        const int64_t remaining = limit - (int64_t)r.tokens.size();
-        const int64_t fits = h.n_ctx() - (int64_t)h.sequence().size() + 1;
-        const std::vector<TokenId>& toks = h.step(sampler, (int)std::min(remaining, fits));
-        for (TokenId tok : toks) {
-            if (tok == eos && !ignore_eos) {
-                stopped_eos = true;
-                break;
-            }
-            r.tokens.push_back(tok);
-            if (on_token) on_token(tok);
-        }
-    }
-    if (stopped_eos) {
-        r.stop_reason = "eos";
-        h.truncate(P + (int64_t)r.tokens.size());
-    } else if ((int64_t)r.tokens.size() < n_predict) {
-        r.stop_reason = "context";
-    }
-    r.generation_seconds = now_seconds() - t1;
-    r.levels = h.stats();
-    return r;
 }
 
 }  // namespace hsd

@@ -12,8 +12,8 @@
 #include <memory>
 #include <vector>
 
-#include "decoding/generate.h"
 #include "speculative/drafter.h"
+#include "speculative/level.h"
 #include "speculative/model_drafter.h"
 #include "speculative/verify.h"
 
@@ -21,29 +21,24 @@ namespace hsd {
 
 class ThreadPool;
 
-struct LevelSpec {
-    const Model* model = nullptr;  // nullptr: the n-gram drafter (allowed as the bottom level only)
-    int threshold = 1;             // T_i >= 1 (bottom level: tokens drafted per call)
-    int ngram_n = 3;               // n-gram drafter: longest suffix looked up
-    int exit_layer = 0;            // > 0: the target's early exit after this many layers (model ignored)
-};
-
 // Throws hsd::Error naming both files and the first differing token id and pieces unless the
 // two models have the same vocabulary (size and every piece).
 void check_same_vocabulary(const Model& a, const Model& b);
 
 class Hierarchy {
 public:
-    // levels: smallest first, the target excluded (at least one). Every model Context gets
-    // n_ctx positions (0 = the target's training context). Vocabularies of adjacent models
-    // are checked. `rule` exists for tests (a deliberately broken verifier).
+    // levels: smallest first, the target excluded (at least one), model levels resolved
+    // (resolve_models). Every model Context gets n_ctx positions (0 = the target's training
+    // context). Vocabularies of adjacent models are checked; the n-gram drafter may only be
+    // the bottom level. `rule` exists for tests (a deliberately broken verifier).
     Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
               VerifyRule rule = VerifyRule::Exact);
 
     int n_levels() const { return (int)levels_.size(); }  // K + 1, target included
     Drafter& level(int i) { return *levels_[(size_t)i]; }
-    ModelDrafter* model_level(int i);                      // nullptr for the n-gram drafter
-    ModelDrafter& target() { return *model_level(n_levels() - 1); }
+    // Level i as a model (it can verify): nullptr for the n-gram drafter.
+    ModelDrafter* model_level(int i) { return models_[(size_t)i]; }
+    ModelDrafter& target() { return *models_.back(); }
     int64_t n_ctx() const { return n_ctx_; }
 
     // Prefills every level with the prompt; the sequence becomes the prompt.
@@ -67,6 +62,7 @@ private:
     void run_level(int idx, int max_n);
 
     std::vector<std::unique_ptr<Drafter>> levels_;  // [0..K], target last
+    std::vector<ModelDrafter*> models_;             // levels_ that are models (all but an n-gram bottom)
     std::shared_ptr<StagedContext> target_state_;
     std::vector<int> thresholds_;
     std::vector<DraftBatch> batches_;  // per level: the tokens it returns in the current call
@@ -79,15 +75,5 @@ private:
     int n_vocab_ = 0;
     VerifyRule rule_;
 };
-
-struct SpeculativeResult : GenerationResult {
-    std::vector<LevelStats> levels;  // bottom level first, target last
-};
-
-// generate() with a hierarchy: same prompt checks, EOS handling, n_predict and context
-// limits, and (greedy) exactly the same tokens. Tokens stream through on_token as committed.
-SpeculativeResult generate_speculative(Hierarchy& h, Sampler& sampler, const std::vector<TokenId>& prompt,
-                                       int n_predict, bool ignore_eos,
-                                       const std::function<void(TokenId)>& on_token = {});
 
 }  // namespace hsd

@@ -36,7 +36,7 @@ void check_exit(const Model& m, int e, const char* flag) {
 
 }  // namespace
 
-std::vector<LevelRequest> hispec_levels(const Model& model, const HiSpecOptions& o) {
+std::vector<LevelSpec> hispec_levels(const Model& model, const HiSpecOptions& o) {
     const int L = model.config().n_layer;
     int d = o.exit_draft, v = o.exit_verify;
     if (d == 0) d = nearest_exit(model, L / 8.0, 0);
@@ -49,27 +49,14 @@ std::vector<LevelRequest> hispec_levels(const Model& model, const HiSpecOptions&
     if (v <= d) fail(fmt::format("--exit-verify {} must be deeper than --exit-draft {}", v, d));
     const int nd = o.draft_n > 0 ? o.draft_n : 2;
     if (o.window < 1) fail(fmt::format("--window must be >= 1, got {}", o.window));
-    LevelRequest a, b;
-    a.kind = b.kind = LevelRequest::Kind::Exit;
-    a.exit_layer = d;
-    a.threshold = nd;
-    b.exit_layer = v;
-    b.threshold = o.window;
-    a.text = fmt::format("@{}:{}", d, nd);
-    b.text = fmt::format("@{}:{}", v, o.window);
-    return {a, b};
+    return {LevelSpec::early_exit(d, nd), LevelSpec::early_exit(v, o.window)};
 }
 
-std::vector<LevelRequest> self_spec_levels(const Model& model, const HiSpecOptions& o) {
+std::vector<LevelSpec> self_spec_levels(const Model& model, const HiSpecOptions& o) {
     int d = o.exit_draft;
     if (d == 0) d = nearest_exit(model, model.config().n_layer / 8.0, 0);
     check_exit(model, d, "--exit-draft");
-    LevelRequest a;
-    a.kind = LevelRequest::Kind::Exit;
-    a.exit_layer = d;
-    a.threshold = o.draft_n > 0 ? o.draft_n : 4;
-    a.text = fmt::format("@{}:{}", d, a.threshold);
-    return {a};
+    return {LevelSpec::early_exit(d, o.draft_n > 0 ? o.draft_n : 4)};
 }
 
 }  // namespace hsd

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "speculative/level_spec.h"
+#include "speculative/level.h"
 
 namespace hsd {
 
@@ -21,8 +21,8 @@ struct HiSpecOptions {
 
 // "@L_d:N_d,@L_i:N_i", with defaults filled in from the model's hsd.early_exit.layers.
 // Throws hsd::Error naming the model and its exits when the choice is impossible.
-std::vector<LevelRequest> hispec_levels(const Model& model, const HiSpecOptions& o);
+std::vector<LevelSpec> hispec_levels(const Model& model, const HiSpecOptions& o);
 // "@L_d:N_d": single-exit self-speculation.
-std::vector<LevelRequest> self_spec_levels(const Model& model, const HiSpecOptions& o);
+std::vector<LevelSpec> self_spec_levels(const Model& model, const HiSpecOptions& o);
 
 }  // namespace hsd

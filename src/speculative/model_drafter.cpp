@@ -36,9 +36,9 @@ void ModelDrafter::rollback(int64_t len) {
 }
 
 void ModelDrafter::advance(const std::vector<TokenId>& seq, int64_t end) {
-    if (end > (int64_t)seq.size() || state_->length(depth_) > end)
-        fail(fmt::format("internal error: {} holds {} tokens, cannot process up to {} of a {}-token sequence",
-                         stats_.name, state_->length(depth_), end, seq.size()));
+    HSD_ASSERT(end <= (int64_t)seq.size() && state_->length(depth_) <= end,
+               fmt::format("{} holds {} tokens, cannot process up to {} of a {}-token sequence", stats_.name,
+                           state_->length(depth_), end, seq.size()));
     if (state_->length(depth_) == end) return;
     const std::vector<int64_t>& ev = state_->layer_evals();
     const int64_t before = std::accumulate(ev.begin(), ev.end(), (int64_t)0);
@@ -85,9 +85,9 @@ void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sa
     const double t0 = now_seconds();
     const int64_t end = (int64_t)seq.size();
     const int64_t n = end - base;
-    if (base < 1 || state_->length(depth_) > base)
-        fail(fmt::format("internal error: {} has processed {} tokens, cannot verify drafts from position {}",
-                         stats_.name, state_->length(depth_), base));
+    HSD_ASSERT(base >= 1 && state_->length(depth_) <= base,
+               fmt::format("{} has processed {} tokens, cannot verify drafts from position {}", stats_.name,
+                           state_->length(depth_), base));
     // Rows needed: the logits after seq[0, base + t) for t = 0..n, i.e. positions base-1 .. end-1.
     const bool kept = last_pos_ == base && state_->length(depth_) == base;
     advance(seq, end);

@@ -40,7 +40,6 @@ public:
     void draft(const std::vector<TokenId>& seq, int n, Sampler& sampler, DraftBatch& out) override;
     void rollback(int64_t len) override;
     int64_t n_processed() const override { return state_->length(depth_); }
-    bool is_model() const override { return true; }
 
     // Verifier pass: seq[base, seq.size()) are the n drafts of the level below. Feeds every
     // unprocessed token of seq and writes the argmax of the n + 1 next-token logits after
@@ -51,7 +50,6 @@ public:
 
     const Model& model() const { return state_->model(); }
     int depth() const { return depth_; }
-    bool is_exit() const { return depth_ < state_->n_layer(); }
     StagedContext& state() { return *state_; }
     Context& context() { return state_->context(); }
 

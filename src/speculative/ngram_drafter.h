@@ -20,7 +20,6 @@ public:
     void draft(const std::vector<TokenId>& seq, int n, Sampler& sampler, DraftBatch& out) override;
     void rollback(int64_t) override {}
     int64_t n_processed() const override { return 0; }
-    bool is_model() const override { return false; }
 
     // The lookup itself: up to n tokens following the most recent earlier occurrence of the
     // longest recurring suffix of seq (length n_max..1); empty if none.
