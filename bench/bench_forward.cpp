@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/stats.h"
 #include "common/strings.h"
 #include "common/timer.h"
 #include "kernels/matmul.h"
@@ -19,28 +20,9 @@
 #include "machine_limits.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "tokenizer/synthetic_tokens.h"
 
 using namespace hsd;
-
-namespace {
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-std::vector<TokenId> filler(int n, int n_vocab) {
-    std::vector<TokenId> t((size_t)n);
-    uint32_t x = 12345;
-    for (auto& v : t) {
-        x = x * 1664525u + 1013904223u;
-        v = (TokenId)(3 + (x >> 8) % (uint32_t)(n_vocab - 3));
-    }
-    t[0] = 1;
-    return t;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     std::string shared = "../shared";
@@ -91,6 +73,8 @@ int main(int argc, char** argv) {
         for (const std::string& path : models) {
             auto model = Model::load(path);
             const ModelConfig& c = model->config();
+            // Ordinary text tokens for timing (the same ones each time: a shorter block is a prefix).
+            auto filler = [&](int n) { return synthetic_tokens(model->tokenizer(), n, 12345); };
             Context ctx(*model, pool);
             const double bytes = (double)model->weight_bytes(0, c.n_layer, true);
             const double roof_tps = bw / bytes;
@@ -100,7 +84,7 @@ int main(int argc, char** argv) {
             std::vector<double> decode_runs;
             for (int run = 0; run < 3; ++run) {
                 ctx.truncate(0);
-                const float* logits = ctx.eval(filler(16, c.n_vocab), false);
+                const float* logits = ctx.eval(filler(16), false);
                 const double t0 = now_seconds();
                 for (int i = 0; i < decode; ++i) {
                     const TokenId tok = (TokenId)(std::max_element(logits, logits + c.n_vocab) - logits);
@@ -114,12 +98,12 @@ int main(int argc, char** argv) {
             // batch sizes take turns within each repetition, so a change in the machine's load
             // (shared VM) shifts all of them alike and the ratios stay fair.
             ctx.truncate(0);
-            ctx.eval(filler(context, c.n_vocab), false);
+            ctx.eval(filler(context), false);
             nlohmann::json batches = nlohmann::json::array();
             std::vector<std::vector<double>> times(batch_sizes.size());
             for (int r = 0; r < reps + 2; ++r)
                 for (size_t i = 0; i < batch_sizes.size(); ++i) {
-                    const auto block = filler(batch_sizes[i], c.n_vocab);
+                    const auto block = filler(batch_sizes[i]);
                     const double s = now_seconds();
                     ctx.eval(block, true);
                     const double dt = now_seconds() - s;
@@ -136,7 +120,7 @@ int main(int argc, char** argv) {
             Context uctx(*unpacked, pool);
             const int64_t saved_threshold = matmul_blas_threshold();
             for (int n : prefill_sizes) {
-                const auto block = filler(n, c.n_vocab);
+                const auto block = filler(n);
                 auto best_of = [&](Context& cx) {
                     double best = 1e9;
                     for (int r = 0; r < 3; ++r) {
