@@ -12,9 +12,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/strings.h"
-#include "kernels/thread_pool.h"
-#include "model/model.h"
-#include "model/model_cache.h"
+#include "engine/engine.h"
 #include "planner/profile.h"
 
 namespace hsd::cli {
@@ -44,15 +42,14 @@ void run_profile_cmd(ProfileCliOptions o) {
     if (o.ngram < 0) fail(fmt::format("--draft-ngram must be >= 0, got {}", o.ngram));
     o.sampling.seed = (uint64_t)o.seed;
     o.sampling.validate();
-    auto target = Model::load(o.model);
-    ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_threads());
-    ModelCache models;
+    Engine engine({.threads = o.threads});  // the target and the drafts, each loaded once
+    const Model& target = engine.model(o.model);
 
     planner::ProfileOptions po;
     po.drafts = split_list(o.drafts);
     po.ngram = o.ngram;
     if (o.exits == "all") {
-        po.exits = target->config().exit_layers;
+        po.exits = target.config().exit_layers;
     } else if (o.exits != "none") {
         for (const std::string& e : split_list(o.exits)) {
             int v = 0;
@@ -69,7 +66,7 @@ void run_profile_cmd(ProfileCliOptions o) {
     po.reps = o.reps;
     po.sampling = o.sampling;
     po.progress = draw_progress;
-    const planner::Profile p = planner::run_profile(*target, models, pool, po);
+    const planner::Profile p = planner::run_profile(target, engine.models(), engine.pool(), po);
 
     std::ofstream out(o.out);
     if (!out) fail(fmt::format("cannot write '{}'", o.out));
