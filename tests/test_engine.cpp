@@ -138,6 +138,25 @@ TEST(Engine, SessionsOnSeveralThreadsMatchSessionsRunAlone) {
     for (size_t i = 0; i < opts.size(); ++i) EXPECT_EQ(threaded[i], alone[i]) << "session " << i;
 }
 
+TEST(Engine, RestartingASessionStartsOver) {
+    // A server reuses sessions: a new start() abandons the generation in flight, and the
+    // restarted one replays the same seeded stream from a clean state.
+    TinyFiles f;
+    Engine e({.threads = 1});
+    for (const std::string& h : {std::string(), f.draft + ":3", std::string("ngram2:2,@1:2")}) {
+        const SessionOptions o = options(f.target, 1.0f, h);
+        const std::vector<TokenId> alone = run_alone(e, o, 30);
+        Session s(e, o);
+        s.start(kPrompt, 30, true);
+        for (int i = 0; i < 3 && !s.done(); ++i) s.step();
+        s.start({1, 5, 4}, 30, true);  // another prompt, abandoned half-way
+        for (int i = 0; i < 2 && !s.done(); ++i) s.step();
+        s.start(kPrompt, 30, true);
+        while (!s.done()) s.step();
+        EXPECT_EQ(s.result().tokens, alone) << "hierarchy '" << h << "'";
+    }
+}
+
 TEST(Engine, SessionReportsItsHierarchy) {
     TinyFiles f;
     Engine e({.threads = 1});
