@@ -341,10 +341,7 @@ void tokenize(const Options& o, const Model& target, Workload& w) {
         std::vector<TokenId> t = tok.encode(p.text, tok.add_bos_default());
         if (t.size() > max_prompt) {
             ++w.cut;
-            const size_t keep_head = (tok.add_bos_default() && !t.empty() && t[0] == tok.bos_id()) ? 1 : 0;
-            std::vector<TokenId> cut(t.begin(), t.begin() + (std::ptrdiff_t)keep_head);
-            cut.insert(cut.end(), t.end() - (std::ptrdiff_t)(max_prompt - keep_head), t.end());
-            t = std::move(cut);
+            t = keep_prompt_tail(std::move(t), max_prompt, tok);
         }
         if (t.empty()) fail(fmt::format("prompt '{}' of '{}' has no tokens", p.id, o.prompts));
         w.tokens.push_back(std::move(t));

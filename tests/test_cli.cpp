@@ -128,6 +128,8 @@ TEST(Cli, BadInputNamesTheProblem) {
     const std::string t = model("hsd-ee-small");
     const std::string bad = temp_path("bad.json");
     std::ofstream(bad) << "{\"a\": 1}\n";
+    const std::string one_prompt = temp_path("one_prompt.jsonl");
+    std::ofstream(one_prompt) << "{\"prompt\": \"def f():\"}\n";
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"generate -m " + model("hsd-m0") + " --hispec -p hi", "lists no early exits"},
         {"generate -m " + t + " --hierarchy @3:2 -p hi", "no early exit after layer 3"},
@@ -141,6 +143,7 @@ TEST(Cli, BadInputNamesTheProblem) {
         {"generate -m " + t + " --draft-max 0 --draft-ngram 2 -p hi", "--draft-max must be >= 1, got 0"},
         {"plan " + bad, "no field \"target\""},
         {"profile -m " + t + " --prompts /nonexistent.jsonl -o " + bad, "/nonexistent.jsonl"},
+        {"profile -m " + t + " --exits 2 --prompts " + one_prompt + " --tokens 5000 -o " + bad, "leaves no room for a prompt"},
     };
     for (const auto& [args, want] : cases) {
         const CliRun r = run(args);
@@ -149,6 +152,7 @@ TEST(Cli, BadInputNamesTheProblem) {
         EXPECT_NE(r.out.find(want), std::string::npos) << args << "\n" << r.out;
     }
     std::filesystem::remove(bad);
+    std::filesystem::remove(one_prompt);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "gguf_writer.h"
 #include "prompts/prompt_set.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 
@@ -175,6 +177,30 @@ TEST(PromptSet, MissingFileThrowsNamingTheFile) {
     TempDir dir;
     expect_error_naming(dir.file("no-such-prompts.jsonl.gz"));
     expect_error_naming(dir.file("no-such-prompts.jsonl"));
+}
+
+// A five-piece vocabulary, BOS (id 1) added or not.
+hsd::Tokenizer tiny_vocab(bool add_bos) {
+    hsd::test::GgufWriter w;
+    w.str("tokenizer.ggml.model", "llama")
+        .array<std::string>("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b"})
+        .array<float>("tokenizer.ggml.scores", {0, 0, 0, -1, -2})
+        .array<int32_t>("tokenizer.ggml.token_type", {2, 3, 3, 1, 1})
+        .u32("tokenizer.ggml.bos_token_id", 1)
+        .u32("tokenizer.ggml.eos_token_id", 2)
+        .boolean("tokenizer.ggml.add_bos_token", add_bos);
+    return hsd::Tokenizer::from_gguf(*w.file("tiny-vocab.gguf"));
+}
+
+TEST(PromptSet, KeepPromptTailKeepsBosAndTheEnd) {
+    using T = std::vector<hsd::TokenId>;
+    const hsd::Tokenizer bos = tiny_vocab(true), plain = tiny_vocab(false);
+    EXPECT_EQ(hsd::keep_prompt_tail({1, 3, 4, 3, 4}, 5, bos), (T{1, 3, 4, 3, 4}));  // fits: unchanged
+    EXPECT_EQ(hsd::keep_prompt_tail({1, 3, 4, 3, 4}, 3, bos), (T{1, 3, 4}));
+    EXPECT_EQ(hsd::keep_prompt_tail({1, 3, 4, 3, 4}, 1, bos), (T{1}));
+    // No BOS to keep: only the end (neither when the model does not add one).
+    EXPECT_EQ(hsd::keep_prompt_tail({3, 4, 3, 3, 4}, 2, bos), (T{3, 4}));
+    EXPECT_EQ(hsd::keep_prompt_tail({1, 3, 4, 3, 4}, 2, plain), (T{3, 4}));
 }
 
 }  // namespace

@@ -94,22 +94,19 @@ void print_text_report(const Session& s, const SessionResult& r, const Generatio
 }
 
 // The CLI's own checks (where the prompt comes from, what --compare-ar compares), then one
-// Session does the work; --compare-ar runs a second, autoregressive session on the same engine
+// Session checks the rest and does the work; --compare-ar runs a second, autoregressive session on the same engine
 // (the target is loaded once).
 void run_generate(GenerateOptions o) {
     if (!o.prompt_file.empty()) {
         if (!o.prompt.empty()) fail("give the prompt with -p or -f, not both");
         o.prompt = read_file(o.prompt_file);
     }
-    if (o.n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", o.n_predict));
     o.decoding.auto_drafts = split_list(o.drafts);
-    o.decoding.validate();
     if (o.compare_ar && !o.decoding.speculative())
         fail("--compare-ar needs a speculative mode (--draft, --hierarchy, --draft-ngram, --hispec, --self-spec or "
              "--plan)");
     o.sampling.seed = o.seed >= 0 ? (uint64_t)o.seed
                                   : (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count();
-    o.sampling.validate();
 
     Engine engine({.threads = o.threads});
     SessionOptions so;

@@ -16,6 +16,8 @@ double GenerationResult::generation_tokens_per_second() const {
     return generation_seconds > 0 ? (double)tokens.size() / generation_seconds : 0.0;
 }
 
+namespace {
+// The one prompt check of every decoding mode (n_ctx_train, the model's limit, is named).
 void check_prompt_fits(const std::vector<TokenId>& prompt, int64_t n_ctx, int64_t n_ctx_train) {
     if (prompt.empty()) fail("the prompt is empty (no tokens to start from)");
     if ((int64_t)prompt.size() >= n_ctx)
@@ -23,6 +25,7 @@ void check_prompt_fits(const std::vector<TokenId>& prompt, int64_t n_ctx, int64_
                          "up to the model's {})",
                          prompt.size(), n_ctx, n_ctx_train));
 }
+}  // namespace
 
 Generation::Generation(Decoder& decoder, Sampler& sampler, const std::vector<TokenId>& prompt, int n_predict,
                        bool ignore_eos)

@@ -28,13 +28,9 @@ struct SpeculativeResult : GenerationResult {
     std::vector<LevelStats> levels;  // bottom level first, target last (empty: autoregressive)
 };
 
-// Throws hsd::Error unless the prompt is non-empty and shorter than the context (n_ctx
-// positions; n_ctx_train is the model's limit, named in the message).
-void check_prompt_fits(const std::vector<TokenId>& prompt, int64_t n_ctx, int64_t n_ctx_train);
-
 class Generation {
 public:
-    // Checks the prompt and prefills it. The decoder and sampler must outlive the generation.
+    // Checks that the prompt is non-empty and shorter than the context, and prefills it. The decoder and sampler must outlive the generation.
     Generation(Decoder& decoder, Sampler& sampler, const std::vector<TokenId>& prompt, int n_predict,
                bool ignore_eos);
 

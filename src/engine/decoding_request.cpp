@@ -1,9 +1,9 @@
 #include "engine/decoding_request.h"
 
-#include <filesystem>
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/paths.h"
 #include "model/model.h"
 #include "model/model_cache.h"
 #include "planner/auto_plan.h"
@@ -64,9 +64,7 @@ DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& r, Mo
     if (r.self_spec) more = self_spec_levels(target, r.hs);
     if (!r.plan.empty()) {
         const planner::Plan plan = planner::load_plan(r.plan);
-        namespace fs = std::filesystem;
-        std::error_code ec1, ec2;
-        if (fs::weakly_canonical(plan.target, ec1) != fs::weakly_canonical(target.path(), ec2))
+        if (canonical_path(plan.target) != canonical_path(target.path()))
             fail(fmt::format("{} was planned for target '{}', not '{}'", r.plan, plan.target, target.path()));
         if (!plan.hierarchy.empty()) more = parse_level_list(plan.hierarchy, "--plan");
         PlanSummary s;

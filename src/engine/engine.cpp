@@ -11,10 +11,17 @@ namespace hsd {
 
 Engine::Engine(const EngineOptions& o) : pool_(o.threads > 0 ? o.threads : ThreadPool::default_threads()) {}
 
+namespace {
+// What the options say on their own is checked before any model is loaded, so bad flags fail fast.
+const Model& load_checked(Engine& engine, const SessionOptions& o) {
+    o.decoding.validate();
+    o.sampling.validate();
+    return engine.model(o.model);
+}
+}  // namespace
+
 Session::Session(Engine& engine, SessionOptions options)
-    : engine_(engine), o_(std::move(options)), target_(engine.model(o_.model)) {
-    o_.decoding.validate();
-    o_.sampling.validate();
+    : engine_(engine), o_(std::move(options)), target_(load_checked(engine, o_)) {
     const ModelConfig& c = target_.config();
     if (o_.n_ctx < 0 || o_.n_ctx > c.n_ctx_train)
         fail(fmt::format("-c {} is out of range: {} supports contexts up to {} tokens", o_.n_ctx, o_.model,

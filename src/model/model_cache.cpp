@@ -1,19 +1,11 @@
 #include "model/model_cache.h"
 
-#include <filesystem>
+#include "common/paths.h"
 
 namespace hsd {
 
-namespace {
-std::string file_key(const std::string& path) {
-    std::error_code ec;
-    const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
-    return ec ? path : p.string();
-}
-}  // namespace
-
 const Model& ModelCache::get(const std::string& path) {
-    const std::string key = file_key(path);
+    const std::string key = canonical_path(path);
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [k, m] : models_)
         if (k == key) return *m;

@@ -106,5 +106,4 @@ void StagedContext::truncate(int64_t len) {
     if (len < (int64_t)prefilled_.size()) prefilled_.clear();
 }
 
-
 }  // namespace hsd

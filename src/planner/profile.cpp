@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
+#include "common/paths.h"
 
 namespace hsd::planner {
 
@@ -231,15 +231,13 @@ std::string chain_text(const Profile& p, const Chain& chain) {
 }
 
 bool chain_of(const Profile& p, const std::vector<LevelSpec>& levels, Chain& out) {
-    namespace fs = std::filesystem;
     out = Chain{};
     for (const LevelSpec& r : levels) {
         int found = -1;
         for (size_t i = 0; i < p.candidates.size() && found < 0; ++i) {
             const LevelSpec& c = p.candidates[i].level;
             if (c.kind != r.kind) continue;
-            std::error_code e1, e2;
-            if ((r.kind == LevelSpec::Kind::Model && fs::weakly_canonical(c.path, e1) == fs::weakly_canonical(r.path, e2)) ||
+            if ((r.kind == LevelSpec::Kind::Model && canonical_path(c.path) == canonical_path(r.path)) ||
                 (r.kind == LevelSpec::Kind::Exit && c.exit_layer == r.exit_layer) ||
                 (r.kind == LevelSpec::Kind::Ngram && c.ngram_n == r.ngram_n))
                 found = (int)i;

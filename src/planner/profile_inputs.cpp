@@ -16,11 +16,12 @@ namespace hsd::planner::detail {
 std::vector<std::vector<TokenId>> tokenize_prompts(const Model& target, const ProfileOptions& o) {
     const Tokenizer& tok = target.tokenizer();
     const int64_t room = target.config().n_ctx_train - o.n_tokens - 1;
+    if (room < 2)
+        fail(fmt::format("profile: --tokens {} leaves no room for a prompt in the {}-token context of '{}'",
+                         o.n_tokens, target.config().n_ctx_train, target.path()));
     std::vector<std::vector<TokenId>> prompts;
     for (const Prompt& pr : o.prompts) {
-        std::vector<TokenId> t = tok.encode(pr.text, tok.add_bos_default());
-        // Keep the first token (BOS) and the end, which the generation continues.
-        if ((int64_t)t.size() > room) t.erase(t.begin() + 1, t.end() - (room - 1));
+        std::vector<TokenId> t = keep_prompt_tail(tok.encode(pr.text, tok.add_bos_default()), (size_t)room, tok);
         if (t.size() < 2) continue;
         prompts.push_back(std::move(t));
     }

@@ -74,4 +74,12 @@ std::vector<Prompt> load_prompts(const std::string& path, size_t limit) {
     return out;
 }
 
+std::vector<TokenId> keep_prompt_tail(std::vector<TokenId> t, size_t max_tokens, const Tokenizer& tok) {
+    HSD_ASSERT(max_tokens >= 1, "a prompt cut to no tokens");
+    if (t.size() <= max_tokens) return t;
+    const size_t head = tok.add_bos_default() && t[0] == tok.bos_id() ? 1 : 0;
+    t.erase(t.begin() + (std::ptrdiff_t)head, t.end() - (std::ptrdiff_t)(max_tokens - head));
+    return t;
+}
+
 }  // namespace hsd

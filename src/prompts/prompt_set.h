@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/tokenizer.h"
+
 namespace hsd {
 
 struct Prompt {
@@ -18,5 +20,9 @@ struct Prompt {
 // Throws hsd::Error naming the file and line for unreadable files, bad JSON or a line
 // without any of those fields.
 std::vector<Prompt> load_prompts(const std::string& path, size_t limit = 0);
+
+// A tokenized prompt cut to at most max_tokens (>= 1) so that it fits a context: a leading BOS
+// stays, then the last tokens (the end is what a generation continues).
+std::vector<TokenId> keep_prompt_tail(std::vector<TokenId> tokens, size_t max_tokens, const Tokenizer& tok);
 
 }  // namespace hsd
