@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "gguf/gguf_file.h"
+#include "quant/blocks.h"
 #include "gguf_writer.h"
 #include "test_support.h"
 
@@ -493,7 +494,7 @@ void check_rich_file(const File& f, uint32_t version, uint32_t alignment, const 
     // The Q8_0 tensor reads as blocks.
     const TensorInfo& q = f.tensor("mat.q8_0");
     EXPECT_EQ(hsd::gguf::tensor_row_bytes(q.type(), q.dims[0]) * q.rows(), q.n_bytes);
-    hsd::gguf::BlockQ8_0 blk;
+    hsd::quant::BlockQ8_0 blk;
     std::memcpy(&blk, q.data + sizeof(blk), sizeof(blk));
     const Bytes qp = pattern(q.n_bytes, 2);
     EXPECT_EQ(blk.qs[0], (int8_t)qp[sizeof(blk) + 2]);
@@ -571,13 +572,17 @@ TEST(GgufBuilder, MinimalFiles) {
 
 TEST(GgufBuilder, KnownButUnsupportedTypeParses) {
     // The reader sizes every ggml type (so `hsd info` can describe any file) but the engine
-    // only computes with F32/F16/Q8_0/BF16.
+    // computes with a subset: MXFP4 (39) is known by name and size, not supported.
     GgufWriter b;
     b.tensor(make_tensor("k", {512, 2}, kQ4_K));
+    b.tensor(GgufTensor{"m", {64, 2}, 39, Bytes(2 * 2 * 17, 0), {}, {}});
     auto f = File::from_memory(b.bytes(), "q4k.gguf");
     EXPECT_EQ(f->tensor("k").n_bytes, 2u * 2 * 144);
-    EXPECT_FALSE(hsd::gguf::tensor_type_supported(kQ4_K));
+    EXPECT_EQ(f->tensor("m").n_bytes, 2u * 2 * 17);
+    EXPECT_TRUE(hsd::gguf::tensor_type_supported(kQ4_K));
+    EXPECT_FALSE(hsd::gguf::tensor_type_supported(39));
     EXPECT_STREQ(hsd::gguf::tensor_type_name(kQ4_K), "Q4_K");
+    EXPECT_STREQ(hsd::gguf::tensor_type_name(39), "MXFP4");
 }
 
 TEST(GgufBuilder, TypeTables) {
@@ -588,8 +593,15 @@ TEST(GgufBuilder, TypeTables) {
     EXPECT_STREQ(hsd::gguf::tensor_type_name(30), "BF16");
     EXPECT_STREQ(hsd::gguf::tensor_type_name(4), "unknown");
     EXPECT_STREQ(hsd::gguf::tensor_type_name(1000), "unknown");
-    for (uint32_t t : {0u, 1u, 8u, 30u}) EXPECT_TRUE(hsd::gguf::tensor_type_supported(t)) << t;
-    for (uint32_t t : {2u, 4u, 5u, 12u, 31u, 1000u}) EXPECT_FALSE(hsd::gguf::tensor_type_supported(t)) << t;
+    for (uint32_t t : {0u, 1u, 2u, 3u, 6u, 7u, 8u, 10u, 11u, 12u, 13u, 14u, 20u, 23u, 30u})
+        EXPECT_TRUE(hsd::gguf::tensor_type_supported(t)) << t;
+    // Q8_K exists only as an activation format; the IQ2/IQ3/IQ1, TQ and MXFP4 types are not implemented.
+    for (uint32_t t : {4u, 5u, 9u, 15u, 16u, 19u, 21u, 31u, 34u, 39u, 1000u})
+        EXPECT_FALSE(hsd::gguf::tensor_type_supported(t)) << t;
+    EXPECT_EQ(hsd::gguf::tensor_type_from_name("q4_k"), TensorType::Q4_K);
+    EXPECT_EQ(hsd::gguf::tensor_type_from_name("IQ4_XS"), TensorType::IQ4_XS);
+    EXPECT_FALSE(hsd::gguf::tensor_type_from_name("Q8_K").has_value());
+    EXPECT_FALSE(hsd::gguf::tensor_type_from_name("Q4_K_M").has_value());
     EXPECT_EQ(hsd::gguf::tensor_row_bytes(TensorType::F32, 10), 40u);
     EXPECT_EQ(hsd::gguf::tensor_row_bytes(TensorType::F16, 10), 20u);
     EXPECT_EQ(hsd::gguf::tensor_row_bytes(TensorType::BF16, 10), 20u);

@@ -25,6 +25,7 @@
 
 #include "common/fp16.h"
 #include "gguf/gguf_file.h"
+#include "quant/blocks.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kvcache/kv_cache.h"
@@ -295,14 +296,14 @@ struct TestWeights {
     }
 };
 
-void quantize_q8_0(const float* x, int64_t n, gguf::BlockQ8_0* out) {
-    for (int64_t b = 0; b < n / (int64_t)gguf::kQ8_0Block; ++b) {
-        const float* xb = x + b * gguf::kQ8_0Block;
+void quantize_q8_0(const float* x, int64_t n, quant::BlockQ8_0* out) {
+    for (int64_t b = 0; b < n / (int64_t)quant::kBlock; ++b) {
+        const float* xb = x + b * quant::kBlock;
         float amax = 0;
-        for (uint64_t j = 0; j < gguf::kQ8_0Block; ++j) amax = std::max(amax, std::fabs(xb[j]));
+        for (uint64_t j = 0; j < quant::kBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f;
         out[b].d = f32_to_f16(d);
-        for (uint64_t j = 0; j < gguf::kQ8_0Block; ++j)
+        for (uint64_t j = 0; j < quant::kBlock; ++j)
             out[b].qs[j] = (int8_t)(d == 0 ? 0 : std::clamp(std::lround(xb[j] / d), -127L, 127L));
     }
 }
@@ -327,11 +328,12 @@ void scalar_decode_row(const TestWeights& tw, int64_t r, std::vector<float>& out
                 break;
             }
             case TensorType::Q8_0: {
-                gguf::BlockQ8_0 blk;
-                std::memcpy(&blk, base + sizeof(gguf::BlockQ8_0) * (size_t)(k / 32), sizeof blk);
+                quant::BlockQ8_0 blk;
+                std::memcpy(&blk, base + sizeof(quant::BlockQ8_0) * (size_t)(k / 32), sizeof blk);
                 out[(size_t)k] = f16_to_f32(blk.d) * (float)blk.qs[k % 32];
                 break;
             }
+            default: ADD_FAILURE() << "scalar_decode_row covers F32, F16, BF16 and Q8_0"; return;
         }
     }
 }
@@ -369,11 +371,12 @@ TestWeights make_weights(TensorType type, int64_t rows, int64_t cols, std::mt199
                 }
                 break;
             case TensorType::Q8_0: {
-                std::vector<gguf::BlockQ8_0> blocks((size_t)(cols / 32));
+                std::vector<quant::BlockQ8_0> blocks((size_t)(cols / 32));
                 quantize_q8_0(s, cols, blocks.data());
                 std::memcpy(d, blocks.data(), row_bytes);
                 break;
             }
+            default: ADD_FAILURE() << "make_weights covers F32, F16, BF16 and Q8_0"; break;
         }
     }
     if (type == TensorType::F16) {
@@ -449,7 +452,7 @@ TEST(DecodeRow, F16AndBf16EveryBitPattern) {
 }
 
 TEST(DecodeRow, Q8_0KnownBlock) {
-    gguf::BlockQ8_0 blocks[2];
+    quant::BlockQ8_0 blocks[2];
     blocks[0].d = f32_to_f16(0.5f);
     blocks[1].d = f32_to_f16(-0.25f);
     for (int j = 0; j < 32; ++j) {
@@ -475,7 +478,7 @@ TEST(DecodeRow, Q8_0QuantizationIsClose) {
     std::uniform_real_distribution<float> u(-3.0f, 3.0f);
     std::vector<float> x(256);
     for (float& v : x) v = u(rng);
-    std::vector<gguf::BlockQ8_0> blocks(8);
+    std::vector<quant::BlockQ8_0> blocks(8);
     quantize_q8_0(x.data(), 256, blocks.data());
     WeightView w;
     w.data = reinterpret_cast<const uint8_t*>(blocks.data());

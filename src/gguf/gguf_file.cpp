@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -38,6 +39,7 @@ const TypeTraits* traits(uint32_t t) {
         {"I8", 1, 1},        {"I16", 1, 2},         {"I32", 1, 4},        {"I64", 1, 8},
         {"F64", 1, 8},       {"IQ1_M", 256, 56},    {"BF16", 1, 2},       {nullptr, 0, 0},
         {nullptr, 0, 0},     {nullptr, 0, 0},       {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
+        {nullptr, 0, 0},     {nullptr, 0, 0},       {nullptr, 0, 0},      {"MXFP4", 32, 17},
     };
     if (t >= sizeof(table) / sizeof(table[0]) || table[t].name == nullptr) return nullptr;
     return &table[t];
@@ -175,11 +177,35 @@ const char* tensor_type_name(uint32_t t) {
     return tr ? tr->name : "unknown";
 }
 
+namespace {
+constexpr TensorType kSupported[] = {
+    TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
+    TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K, TensorType::Q3_K,
+    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS,
+};
+}  // namespace
+
 bool tensor_type_supported(uint32_t t) {
-    switch (static_cast<TensorType>(t)) {
-        case TensorType::F32: case TensorType::F16: case TensorType::Q8_0: case TensorType::BF16: return true;
-    }
+    for (TensorType s : kSupported)
+        if (static_cast<uint32_t>(s) == t) return true;
     return false;
+}
+
+const char* supported_tensor_types_text() {
+    static const std::string text = [] {
+        std::string s;
+        for (TensorType t : kSupported) s += std::string(s.empty() ? "" : ", ") + tensor_type_name(t);
+        return s;
+    }();
+    return text.c_str();
+}
+
+std::optional<TensorType> tensor_type_from_name(const std::string& name) {
+    std::string up = name;
+    for (char& ch : up) ch = (char)std::toupper((unsigned char)ch);
+    for (TensorType t : kSupported)
+        if (up == tensor_type_name(t)) return t;
+    return std::nullopt;
 }
 
 uint64_t tensor_block_size(TensorType t) { return traits(static_cast<uint32_t>(t))->block; }

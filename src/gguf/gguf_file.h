@@ -20,19 +20,24 @@ const char* value_type_name(ValueType t);
 
 // ggml tensor element types this engine computes with. Other ggml types are recognised by
 // name (for `hsd info` and error messages) but refused when a model tries to use them.
-enum class TensorType : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
+// Block layouts of the quantized types: quant/blocks.h.
+enum class TensorType : uint32_t {
+    F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
+    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,  // Q8_K: activations only
+    IQ4_NL = 20, IQ4_XS = 23, BF16 = 30,
+};
 const char* tensor_type_name(uint32_t ggml_type);  // "F16", "Q4_K", ... or "unknown"
+inline const char* tensor_type_name(TensorType t) { return tensor_type_name(static_cast<uint32_t>(t)); }
+// Types a model's tensors may have (every TensorType but Q8_K).
 bool tensor_type_supported(uint32_t ggml_type);
+// "F32, F16, BF16, Q4_0, ...": for error messages.
+const char* supported_tensor_types_text();
+// The type named `name` (case-insensitive, "q4_k" or "Q4_K"), if it is a supported one.
+std::optional<TensorType> tensor_type_from_name(const std::string& name);
 // Bytes for n elements of a row of this type; n must be a multiple of the block size.
 size_t tensor_row_bytes(TensorType t, uint64_t n);
 uint64_t tensor_block_size(TensorType t);
 
-constexpr uint64_t kQ8_0Block = 32;
-struct BlockQ8_0 {
-    uint16_t d;  // F16 scale
-    int8_t qs[kQ8_0Block];
-};
-static_assert(sizeof(BlockQ8_0) == 34);
 
 // A metadata value. Scalars are widened into one of u/i/f/b; arrays keep their element type.
 struct Value {

@@ -13,6 +13,7 @@ extern "C" void openblas_set_num_threads(int);
 #include "common/fp16.h"
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
+#include "quant/dequantize.h"
 
 namespace hsd {
 
@@ -28,58 +29,6 @@ int64_t g_blas_threshold =
 #else
     0;
 #endif
-
-// ---- decoding one row segment to F32 -------------------------------------------------------
-
-void decode_f16(const uint16_t* src, int64_t n, float* dst) {
-    int64_t i = 0;
-#if defined(__AVX512F__)
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + i))));
-#elif defined(__F16C__)
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + i))));
-#endif
-    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
-}
-
-void decode_bf16(const uint16_t* src, int64_t n, float* dst) {
-    int64_t i = 0;
-#if defined(__AVX512F__)
-    for (; i + 16 <= n; i += 16) {
-        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(src + i)));
-        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-    }
-#elif defined(__AVX2__)
-    for (; i + 8 <= n; i += 8) {
-        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(src + i)));
-        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
-    }
-#endif
-    for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
-}
-
-void decode_q8_0(const gguf::BlockQ8_0* blocks, int64_t n, float* dst) {
-    for (int64_t b = 0; b < n / (int64_t)gguf::kQ8_0Block; ++b) {
-        const float d = f16_to_f32(blocks[b].d);
-        const int8_t* q = blocks[b].qs;
-        float* o = dst + b * gguf::kQ8_0Block;
-#if defined(__AVX512F__)
-        const __m512 vd = _mm512_set1_ps(d);
-        for (int j = 0; j < 32; j += 16) {
-            const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(q + j)));
-            _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_cvtepi32_ps(v), vd));
-        }
-#elif defined(__AVX2__)
-        const __m256 vd = _mm256_set1_ps(d);
-        for (int j = 0; j < 32; j += 8) {
-            const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(q + j)));
-            _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), vd));
-        }
-#else
-        for (int j = 0; j < 32; ++j) o[j] = d * (float)q[j];
-#endif
-    }
-}
 
 // ---- F32 micro-kernel: RR weight rows x TT activation rows over kc columns -------------------
 // w rows are at stride ldw, x rows at stride ldx; results are added to y[t*ldy + r].
@@ -315,17 +264,9 @@ void matmul_blocks(const WeightView& w, const float* x, int64_t n, float* y, int
 }  // namespace
 
 void decode_row(const WeightView& w, int64_t row, int64_t col0, int64_t count, float* dst) {
-    const uint8_t* base = w.data + (size_t)row * w.row_bytes();
-    switch (w.type) {
-        case gguf::TensorType::F32:
-            std::memcpy(dst, reinterpret_cast<const float*>(base) + col0, (size_t)count * sizeof(float));
-            break;
-        case gguf::TensorType::F16: decode_f16(reinterpret_cast<const uint16_t*>(base) + col0, count, dst); break;
-        case gguf::TensorType::BF16: decode_bf16(reinterpret_cast<const uint16_t*>(base) + col0, count, dst); break;
-        case gguf::TensorType::Q8_0:
-            decode_q8_0(reinterpret_cast<const gguf::BlockQ8_0*>(base) + col0 / (int64_t)gguf::kQ8_0Block, count, dst);
-            break;
-    }
+    const int64_t block = (int64_t)gguf::tensor_block_size(w.type);
+    const uint8_t* base = w.data + (size_t)row * w.row_bytes() + gguf::tensor_row_bytes(w.type, (uint64_t)(col0 / block * block));
+    quant::dequantize_row(w.type, base, dst, count);
 }
 
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n, float* y) {
@@ -422,6 +363,13 @@ void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y) 
         }
     }
 }
+
+namespace {
+QuantActivations g_quant_activations = QuantActivations::F32;
+}  // namespace
+
+QuantActivations quant_activations() { return g_quant_activations; }
+void set_quant_activations(QuantActivations a) { g_quant_activations = a; }
 
 int64_t matmul_blas_threshold() { return g_blas_threshold; }
 void set_matmul_blas_threshold(int64_t n) { g_blas_threshold = n; }

@@ -1,5 +1,5 @@
 #pragma once
-// Matrix products against model weights stored as F32, F16, BF16 or Q8_0.
+// Matrix products against model weights of any supported type (F32, F16, BF16, quantized).
 //
 // y[t][m] = sum_k x[t][k] * W[m][k]   for t in [0, n), m in [0, rows)
 //
@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "gguf/gguf_file.h"
+#include "quant/blocks.h"
 
 namespace hsd {
 
@@ -62,6 +63,15 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
 
 // Single-threaded reference used by tests: decodes each element and accumulates in double.
 void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y);
+
+// How activations meet quantized weights (Q4_0 ... IQ4_XS): F32 = the weights are decoded to
+// F32 and multiplied as F16 weights are; Int8 = each token's activations are quantized to int8
+// blocks and multiplied with integer dot products, as GGML's CPU backend does. Either way a
+// token's result does not depend on the batch it is in. Process-wide; exposed for tests and
+// benchmarks (docs/ARCHITECTURE.md says which is the default and why).
+enum class QuantActivations { F32, Int8 };
+QuantActivations quant_activations();
+void set_quant_activations(QuantActivations a);
 
 // Minimum batch size at which the BLAS path is used (0 = never). Exposed for benchmarks.
 int64_t matmul_blas_threshold();

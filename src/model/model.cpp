@@ -13,11 +13,15 @@ namespace hsd {
 
 namespace {
 
+void check_type(const gguf::File& f, const gguf::TensorInfo& t) {
+    if (!gguf::tensor_type_supported(t.ggml_type))
+        fail(fmt::format("{}: tensor '{}' has type {} ({}), which hsd does not support (supported: {})", f.path(), t.name,
+                         t.ggml_type, gguf::tensor_type_name(t.ggml_type), gguf::supported_tensor_types_text()));
+}
+
 WeightView weight(const gguf::File& f, const std::string& name, int64_t cols, int64_t rows) {
     const gguf::TensorInfo& t = f.tensor(name);
-    if (!gguf::tensor_type_supported(t.ggml_type))
-        fail(fmt::format("{}: tensor '{}' has type {}, which hsd does not support (supported: F32, F16, BF16, Q8_0)",
-                         f.path(), name, gguf::tensor_type_name(t.ggml_type)));
+    check_type(f, t);
     if (t.dims.size() != 2 || (int64_t)t.dims[0] != cols || (int64_t)t.dims[1] != rows)
         fail(fmt::format("{}: tensor '{}' has shape {}, expected [{}, {}]", f.path(), name, t.shape_string(), cols, rows));
     WeightView w;
@@ -30,9 +34,7 @@ WeightView weight(const gguf::File& f, const std::string& name, int64_t cols, in
 
 std::vector<float> vec(const gguf::File& f, const std::string& name, int64_t n) {
     const gguf::TensorInfo& t = f.tensor(name);
-    if (!gguf::tensor_type_supported(t.ggml_type))
-        fail(fmt::format("{}: tensor '{}' has type {}, which hsd does not support (supported: F32, F16, BF16, Q8_0)",
-                         f.path(), name, gguf::tensor_type_name(t.ggml_type)));
+    check_type(f, t);
     if (t.dims.size() != 1 || (int64_t)t.dims[0] != n)
         fail(fmt::format("{}: tensor '{}' has shape {}, expected [{}]", f.path(), name, t.shape_string(), n));
     WeightView w{t.data, t.type(), 1, n};
