@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "quant/validate.h"
 
 namespace hsd {
 
@@ -24,6 +26,8 @@ WeightView weight(const gguf::File& f, const std::string& name, int64_t cols, in
     check_type(f, t);
     if (t.dims.size() != 2 || (int64_t)t.dims[0] != cols || (int64_t)t.dims[1] != rows)
         fail(fmt::format("{}: tensor '{}' has shape {}, expected [{}, {}]", f.path(), name, t.shape_string(), cols, rows));
+    if (auto bad = quant::check_row(t.type(), t.data, (int64_t)t.n_elements))
+        fail(fmt::format("{}: tensor '{}' ({}) is corrupt: {}", f.path(), name, gguf::tensor_type_name(t.ggml_type), *bad));
     WeightView w;
     w.data = t.data;
     w.type = t.type();
@@ -40,6 +44,9 @@ std::vector<float> vec(const gguf::File& f, const std::string& name, int64_t n) 
     WeightView w{t.data, t.type(), 1, n};
     std::vector<float> out((size_t)n);
     decode_row(w, 0, 0, n, out.data());
+    for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(out[(size_t)i]))
+            fail(fmt::format("{}: tensor '{}' is corrupt: element {} is {}", f.path(), name, i, out[(size_t)i]));
     return out;
 }
 

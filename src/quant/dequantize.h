@@ -12,5 +12,8 @@ namespace hsd::quant {
 // Decodes n consecutive weights starting at the beginning of `src` (for quantized types, the
 // first block; n a multiple of the block size) into dst.
 void dequantize_row(gguf::TensorType type, const void* src, float* dst, int64_t n);
+// The same with the portable scalar decoders only (the reference the vector paths must equal
+// bit for bit; tests check both).
+void dequantize_row_scalar(gguf::TensorType type, const void* src, float* dst, int64_t n);
 
 }  // namespace hsd::quant

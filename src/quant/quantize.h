@@ -11,7 +11,9 @@
 namespace hsd::quant {
 
 // Quantizes n values (a multiple of the type's block size) into dst, which must hold
-// gguf::tensor_row_bytes(type, n) bytes. Any supported type, F32/F16/BF16 included.
+// gguf::tensor_row_bytes(type, n) bytes. Any supported type, F32/F16/BF16 included; throws
+// hsd::Error for other types or a partial block. Blocks are quantized independently, so rows
+// (or runs of whole blocks) may be quantized on different threads.
 void quantize_row(gguf::TensorType type, const float* src, void* dst, int64_t n);
 
 }  // namespace hsd::quant
