@@ -2,6 +2,7 @@
 // models it also prints the interpreted hyper-parameters and checks that hsd can run it.
 #include <fmt/format.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,32 @@
 namespace hsd::cli {
 
 namespace {
+
+// Per tensor type: how many tensors, their bytes and bits per weight (then the whole file's
+// tensors), i.e. what a quantization recipe produced.
+void print_type_table(const gguf::File& f) {
+    struct Row {
+        size_t count = 0;
+        uint64_t bytes = 0, elements = 0;
+    };
+    std::map<uint32_t, Row> by_type;
+    Row total;
+    for (const gguf::TensorInfo& t : f.tensors()) {
+        for (Row* r : {&by_type[t.ggml_type], &total}) {
+            ++r->count;
+            r->bytes += t.n_bytes;
+            r->elements += t.n_elements;
+        }
+    }
+    auto line = [](const char* name, const Row& r) {
+        fmt::print("  {:<8} {:>7} {:>14} {:>10.2f} {:>8.2f}\n", name, r.count, r.bytes, r.bytes / 1048576.0,
+                   r.elements ? r.bytes * 8.0 / (double)r.elements : 0.0);
+    };
+    fmt::print("\ntensor types:\n");
+    fmt::print("  {:<8} {:>7} {:>14} {:>10} {:>8}\n", "type", "tensors", "bytes", "MiB", "bpw");
+    for (const auto& [type, r] : by_type) line(gguf::tensor_type_name(type), r);
+    line("total", total);
+}
 
 void run_info(const std::string& path, bool all_metadata) {
     auto f = gguf::File::open(path);
@@ -55,6 +82,8 @@ void run_info(const std::string& path, bool all_metadata) {
         fmt::print("  {:<45} {:<8} {}\n", key, gguf::value_type_name(value.type),
                    value.to_string(all_metadata ? SIZE_MAX : (big ? 5 : 16)));
     }
+    print_type_table(*f);
+
     fmt::print("\ntensors:\n");
     fmt::print("  {:<32} {:<6} {:<16} {:>12} {:>12}\n", "name", "type", "shape", "offset", "bytes");
     for (const gguf::TensorInfo& t : f->tensors())
@@ -65,7 +94,7 @@ void run_info(const std::string& path, bool all_metadata) {
 }  // namespace
 
 void register_info(CLI::App& app) {
-    auto* cmd = app.add_subcommand("info", "Show a GGUF file: hyper-parameters, tokenizer, early exits, every tensor");
+    auto* cmd = app.add_subcommand("info", "Show a GGUF file: hyper-parameters, tokenizer, early exits, sizes per tensor type, every tensor");
     static std::string path;
     static bool all = false;
     cmd->add_option("model", path, "GGUF file");

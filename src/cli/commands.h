@@ -19,5 +19,6 @@ void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace hsd::cli

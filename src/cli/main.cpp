@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     hsd::cli::register_generate(app);
     hsd::cli::register_profile(app);
     hsd::cli::register_plan(app);
+    hsd::cli::register_quantize(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
