@@ -2,7 +2,9 @@
 // (weight bytes streamed per forward / memory read bandwidth measured in this same run).
 //
 //   bench_forward [--models a.gguf,b.gguf] [--threads N] [--context 256] [--decode 128]
-//                 [--reps 15] [--json-out results.json]
+//                 [--reps 15] [--activations int8|f32] [--json-out results.json]
+// --activations picks how quantized weights meet activations (kernels/matmul.h); default: the
+// engine's default.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
         else if (a == "--decode") decode = std::stoi(next());
         else if (a == "--reps") reps = std::stoi(next());
         else if (a == "--json-out") json_out = next();
+        else if (a == "--activations") {
+            const std::string v = next();
+            if (v != "int8" && v != "f32") { fmt::print(stderr, "--activations must be int8 or f32\n"); return 2; }
+            set_quant_activations(v == "int8" ? QuantActivations::Int8 : QuantActivations::F32);
+        }
         else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
     }
     std::vector<std::string> models = split_list(models_arg);
@@ -63,6 +70,7 @@ int main(int argc, char** argv) {
         out["fma_peak_g_per_s"] = fma / 1e9;
         out["context"] = context;
         out["blas_threshold"] = matmul_blas_threshold();
+        out["quant_activations"] = quant_activations() == QuantActivations::Int8 ? "int8" : "f32";
         const std::vector<int> batch_sizes = {1, 2, 4, 8, 16};
         const std::vector<int> prefill_sizes = {16, 32, 64, 256};
 

@@ -11,7 +11,7 @@ R=bench/results
 IMG=docs/img
 S=../shared
 mkdir -p "$R" "$IMG"
-what=${*:-forward hsd hispec planner}
+what=${*:-forward quant hsd hispec planner}
 HE=$S/prompts/HumanEval.jsonl.gz
 SB=$S/prompts/spec_bench_question.jsonl
 
@@ -19,6 +19,23 @@ for w in $what; do
 case $w in
 forward)
     $B/bench_forward --json-out $R/forward.json | tee $R/forward.txt
+    ;;
+quant)
+    # Issue 11: a random-weight model of a 1B shape (d 2048, 22 layers, 32/4 heads, FFN 5632,
+    # the shared tokenizer) in F16, quantized by `hsd quantize` into each type (made once,
+    # ~6.5 GB under $HSD_BENCH_DIR), decoded with int8 and with F32 activations.
+    Q=${HSD_BENCH_DIR:-/tmp/hsd-bench}
+    mkdir -p "$Q"
+    [[ -f $Q/bench-1b-F16.gguf ]] || $B/make_bench_model --tokenizer-from $S/models/hsd-m1.gguf --out $Q/bench-1b-F16.gguf
+    M=$Q/bench-1b-F16.gguf
+    for t in Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 IQ4_XS; do
+        [[ -f $Q/bench-1b-$t.gguf ]] || build/hsd quantize $Q/bench-1b-F16.gguf $Q/bench-1b-$t.gguf $t 2>&1 | tail -2
+        M+=",$Q/bench-1b-$t.gguf"
+    done
+    for a in int8 f32; do
+        $B/bench_forward --models $M --context 128 --decode 32 --reps 7 --activations $a \
+            --json-out $R/quant_$a.json | tee $R/quant_$a.txt
+    done
     ;;
 hsd)
     # Issue 4: single drafters, the n-gram drafter, 2- and 3-level hierarchies (bench default).
