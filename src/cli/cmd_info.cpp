@@ -58,7 +58,7 @@ void run_info(const std::string& path, bool all_metadata) {
     if (model) {
         const ModelConfig& c = model->config();
         const Tokenizer& tok = model->tokenizer();
-        fmt::print("\nmodel:       {} (architecture llama)\n", c.name);
+        fmt::print("\nmodel:       {} (architecture {})\n", c.name, c.arch);
         fmt::print("layers:      {}\n", c.n_layer);
         fmt::print("embedding:   {}\n", c.n_embd);
         fmt::print("heads:       {} query, {} key/value, head dim {}\n", c.n_head, c.n_head_kv, c.head_dim);

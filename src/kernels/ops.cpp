@@ -29,43 +29,52 @@ void rmsnorm(const float* x, const float* w, int64_t d, float eps, float* out) {
 }
 
 namespace {
-inline void rotate_pairs(float* x, int n_heads, int head_dim, int half, const float* cs) {
+// Rotates pair i of every head by the angle whose (cos, sin) is cs[2i], cs[2i+1]: the pair is
+// (2i, 2i+1) in the Normal layout, (i, i + half) in the Neox one.
+inline void rotate_pairs(float* x, int n_heads, int head_dim, int half, RopeLayout layout, const float* cs) {
+    const int stride = layout == RopeLayout::Neox ? 1 : 2, other = layout == RopeLayout::Neox ? half : 1;
     for (int i = 0; i < half; ++i) {
         const float c = cs[2 * i], s = cs[2 * i + 1];
         for (int h = 0; h < n_heads; ++h) {
-            float* p = x + (int64_t)h * head_dim + 2 * i;
-            const float a = p[0], b = p[1];
+            float* p = x + (int64_t)h * head_dim + stride * i;
+            const float a = p[0], b = p[other];
             p[0] = a * c - b * s;
-            p[1] = a * s + b * c;
+            p[other] = a * s + b * c;
         }
     }
 }
 
-// cos/sin of pos * base^(-2i/rope_dim), computed in double and rounded once, for i < rope_dim/2.
-void rope_angles(int64_t pos, int rope_dim, float base, float* cs) {
-    for (int i = 0; i < rope_dim / 2; ++i) {
-        const double theta = (double)pos * std::pow((double)base, -2.0 * i / rope_dim);
+// cos/sin of theta_i (see ops.h), computed in double and rounded once, for i < rope_dim/2.
+void rope_angles(int64_t pos, const RopeSpec& r, float* cs) {
+    const double p = (double)pos / r.position_scale;
+    for (int i = 0; i < r.rope_dim / 2; ++i) {
+        double theta = p * std::pow((double)r.base, -2.0 * i / r.rope_dim);
+        if (!r.freq_factors.empty()) theta /= (double)r.freq_factors[(size_t)i];
         cs[2 * i] = (float)std::cos(theta);
         cs[2 * i + 1] = (float)std::sin(theta);
     }
 }
 }  // namespace
 
+void rope(float* x, int n_heads, int head_dim, const RopeSpec& spec, int64_t pos) {
+    std::vector<float> cs((size_t)spec.rope_dim);
+    rope_angles(pos, spec, cs.data());
+    rotate_pairs(x, n_heads, head_dim, spec.rope_dim / 2, spec.layout, cs.data());
+}
+
 void rope(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base) {
-    std::vector<float> cs((size_t)rope_dim);
-    rope_angles(pos, rope_dim, base, cs.data());
-    rotate_pairs(x, n_heads, head_dim, rope_dim / 2, cs.data());
+    rope(x, n_heads, head_dim, RopeSpec{rope_dim, base, RopeLayout::Normal, {}, 1.0}, pos);
 }
 
 void RopeTable::apply(float* x, int n_heads, int head_dim, int64_t pos) {
-    const size_t row = (size_t)rope_dim_;  // rope_dim/2 pairs of (cos, sin)
+    const size_t row = (size_t)spec_.rope_dim;  // rope_dim/2 pairs of (cos, sin)
     const int64_t have = row ? (int64_t)(cs_.size() / row) : 0;
     if (pos >= have) {
         const int64_t want = std::max<int64_t>(pos + 1, 2 * have);
         cs_.resize((size_t)want * row);
-        for (int64_t p = have; p < want; ++p) rope_angles(p, rope_dim_, base_, cs_.data() + (size_t)p * row);
+        for (int64_t p = have; p < want; ++p) rope_angles(p, spec_, cs_.data() + (size_t)p * row);
     }
-    rotate_pairs(x, n_heads, head_dim, rope_dim_ / 2, cs_.data() + (size_t)pos * row);
+    rotate_pairs(x, n_heads, head_dim, spec_.rope_dim / 2, spec_.layout, cs_.data() + (size_t)pos * row);
 }
 
 void exp_approx(const float* x, int64_t n, float* out) {

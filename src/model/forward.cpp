@@ -1,7 +1,8 @@
-// The Llama forward pass, readable top to bottom: embed, then per layer
-//   h += Wo * attention(rope(Wq x), rope(Wk x), Wv x)   with x = rmsnorm(h)
+// The forward pass (llama / qwen2), readable top to bottom: embed, then per layer
+//   h += Wo * attention(rope(Wq x + bq), rope(Wk x + bk), Wv x + bv) + bo   with x = rmsnorm(h)
 //   h += Wdown * (silu(Wgate x) * Wup x)                 with x = rmsnorm(h)
-// then logits = Wout * rmsnorm(h). Every matmul handles all n tokens in one weight pass.
+// then logits = Wout * rmsnorm(h). Every matmul handles all n tokens in one weight pass; biases
+// and rope are per-token, so a token's logits never depend on the batch it is in.
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
@@ -15,8 +16,15 @@
 
 namespace hsd {
 
+namespace {
+// row += bias (a no-op for an absent bias).
+void add_bias(float* row, const std::vector<float>& bias) {
+    if (!bias.empty()) add(row, bias.data(), (int64_t)bias.size());
+}
+}  // namespace
+
 Context::Context(const Model& model, ThreadPool& pool, int64_t n_ctx)
-    : model_(model), pool_(pool), rope_(model.config().rope_dim, model.config().rope_base) {
+    : model_(model), pool_(pool), rope_(model.config().rope()) {
     const ModelConfig& c = model.config();
     if (n_ctx <= 0) n_ctx = c.n_ctx_train;
     cache_ = KVCache(c.n_layer, n_ctx, c.n_head_kv, c.head_dim);
@@ -65,6 +73,9 @@ void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
         const MatmulJob qkv[3] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
         matmul_multi(pool_, qkv, 3, xn_.data(), n);
         for (int64_t t = 0; t < n; ++t) {
+            add_bias(q_.data() + t * qd, L.bq);
+            add_bias(k_.data() + t * kvd, L.bk);
+            add_bias(v_.data() + t * kvd, L.bv);
             rope_.apply(q_.data() + t * qd, c.n_head, c.head_dim, pos0 + t);
             rope_.apply(k_.data() + t * kvd, c.n_head_kv, c.head_dim, pos0 + t);
             cache_.store(l, pos0 + t, k_.data() + t * kvd, v_.data() + t * kvd);
@@ -73,6 +84,7 @@ void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
         attention(pool_, q_.data(), cache_.keys(l), cache_.values(l), cache_.capacity(), n, pos0, c.n_head, c.n_head_kv,
                   c.head_dim, att_.data());
         matmul(pool_, L.wo, att_.data(), n, tmp_.data());
+        for (int64_t t = 0; t < n; ++t) add_bias(tmp_.data() + t * d, L.bo);
         add(h, tmp_.data(), n * d);
 
         // Feed-forward block (SwiGLU).

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <set>
 
 #include "common/error.h"
+#include "model/arch.h"
 #include "quant/validate.h"
 
 namespace hsd {
@@ -63,6 +65,29 @@ std::atomic<int64_t> g_loads{0};
 
 int64_t Model::load_count() { return g_loads.load(); }
 
+namespace {
+
+// Rope scaling: rope.scaling.type none / linear (absent means linear, as in llama.cpp) with
+// rope.scaling.factor (or the older rope.scale_linear); positions are divided by the factor.
+double rope_position_scale(const gguf::File& f, const std::string& arch) {
+    const std::string tkey = arch + ".rope.scaling.type";
+    const std::string type = f.find(tkey) ? f.get_string(tkey) : "linear";
+    if (type != "none" && type != "linear")
+        fail(fmt::format("{}: metadata '{}' = '{}' is not implemented (hsd implements none and linear)", f.path(), tkey,
+                         type));
+    std::string fkey = arch + ".rope.scaling.factor";
+    if (!f.find(fkey)) fkey = arch + ".rope.scale_linear";
+    const double factor = f.get_float(fkey, 0.0);  // 0: not given
+    if (!(factor >= 0) || !std::isfinite(factor))
+        fail(fmt::format("{}: metadata '{}' = {} is not a valid scaling factor", f.path(), fkey, factor));
+    if (factor == 0 || factor == 1) return 1.0;
+    if (type == "none")
+        fail(fmt::format("{}: '{}' is 'none' but '{}' = {}: ambiguous rope scaling", f.path(), tkey, fkey, factor));
+    return factor;
+}
+
+}  // namespace
+
 std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
     ++g_loads;
     std::unique_ptr<Model> m(new Model());
@@ -70,9 +95,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
     const gguf::File& f = *m->file_;
 
     const std::string arch = f.get_string("general.architecture");
-    if (arch != "llama")
-        fail(fmt::format("{}: general.architecture is '{}'; hsd runs 'llama' models only", path, arch));
+    const ArchRules& rules = arch_rules(f, arch);
+    check_arch_keys(f, arch);
     ModelConfig& c = m->config_;
+    c.arch = arch;
     c.name = f.find("general.name") ? f.get_string("general.name") : path;
 
     auto key = [&](const char* k) { return arch + "." + k; };
@@ -83,11 +109,22 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
     c.n_head_kv = positive(f, key("attention.head_count_kv"),
                            f.get_uint(key("attention.head_count_kv"), (uint64_t)c.n_head), 1024);
     c.n_ctx_train = positive(f, key("context_length"), f.get_uint(key("context_length")), 1 << 24);
-    if (c.n_embd % c.n_head != 0)
-        fail(fmt::format("{}: embedding_length {} is not divisible by head_count {}", path, c.n_embd, c.n_head));
     if (c.n_head % c.n_head_kv != 0)
         fail(fmt::format("{}: head_count {} is not divisible by head_count_kv {}", path, c.n_head, c.n_head_kv));
-    c.head_dim = c.n_embd / c.n_head;
+    // Head size: explicit (q dim = heads x key_length, wo input = heads x value_length) or d / heads.
+    if (f.find(key("attention.key_length")) || f.find(key("attention.value_length"))) {
+        const int kl = positive(f, key("attention.key_length"), f.get_uint(key("attention.key_length")), 1024);
+        const int vl = positive(f, key("attention.value_length"), f.get_uint(key("attention.value_length")), 1024);
+        // One head size for keys and values: the KV cache and attention kernel use one.
+        if (kl != vl)
+            fail(fmt::format("{}: {} = {} differs from {} = {}; hsd implements equal key and value head sizes only",
+                             path, key("attention.key_length"), kl, key("attention.value_length"), vl));
+        c.head_dim = kl;
+    } else {
+        if (c.n_embd % c.n_head != 0)
+            fail(fmt::format("{}: embedding_length {} is not divisible by head_count {}", path, c.n_embd, c.n_head));
+        c.head_dim = c.n_embd / c.n_head;
+    }
     c.rope_dim = positive(f, key("rope.dimension_count"), f.get_uint(key("rope.dimension_count"), (uint64_t)c.head_dim),
                           (uint64_t)c.head_dim);
     if (c.rope_dim % 2 != 0) fail(fmt::format("{}: rope.dimension_count {} is odd", path, c.rope_dim));
@@ -95,6 +132,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
     c.rms_eps = (float)f.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5);
     if (!(c.rope_base > 0) || !(c.rms_eps > 0))
         fail(fmt::format("{}: rope.freq_base and layer_norm_rms_epsilon must be positive", path));
+    c.rope_layout = rules.rope_layout;
+    c.rope_position_scale = rope_position_scale(f, arch);
 
     for (int64_t e : f.get_int_array("hsd.early_exit.layers", {})) {
         if (e < 1 || e >= c.n_layer)
@@ -110,23 +149,50 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
         fail(fmt::format("{}: {} = {} but the tokenizer has {} tokens", path, key("vocab_size"),
                          f.get_uint(key("vocab_size")), c.n_vocab));
 
-    m->token_embd_ = weight(f, "token_embd.weight", c.n_embd, c.n_vocab);
-    m->output_norm_ = vec(f, "output_norm.weight", c.n_embd);
-    m->output_ = f.find_tensor("output.weight") ? weight(f, "output.weight", c.n_embd, c.n_vocab) : m->token_embd_;
+    // Every tensor read is recorded: any other tensor in the file is one hsd would ignore.
+    std::set<std::string> used;
+    auto mat = [&](const std::string& name, int64_t cols, int64_t rows) {
+        used.insert(name);
+        return weight(f, name, cols, rows);
+    };
+    auto vec_of = [&](const std::string& name, int64_t n) {
+        used.insert(name);
+        return vec(f, name, n);
+    };
+    auto opt_vec = [&](const std::string& name, int64_t n) {
+        return f.find_tensor(name) ? vec_of(name, n) : std::vector<float>();
+    };
+
+    m->token_embd_ = mat("token_embd.weight", c.n_embd, c.n_vocab);
+    m->output_norm_ = vec_of("output_norm.weight", c.n_embd);
+    // No output.weight: the head is tied to the embedding (Qwen2 0.5B, Llama 3.2 1B/3B).
+    m->output_ = f.find_tensor("output.weight") ? mat("output.weight", c.n_embd, c.n_vocab) : m->token_embd_;
+    c.rope_freq_factors = opt_vec("rope_freqs.weight", c.rope_dim / 2);
+    for (float x : c.rope_freq_factors)
+        if (!(x > 0)) fail(fmt::format("{}: tensor 'rope_freqs.weight' holds {}, not a positive factor", path, x));
     for (int i = 0; i < c.n_layer; ++i) {
         const std::string p = fmt::format("blk.{}.", i);
         LayerWeights L;
-        L.attn_norm = vec(f, p + "attn_norm.weight", c.n_embd);
-        L.ffn_norm = vec(f, p + "ffn_norm.weight", c.n_embd);
-        L.wq = weight(f, p + "attn_q.weight", c.n_embd, c.q_dim());
-        L.wk = weight(f, p + "attn_k.weight", c.n_embd, c.kv_dim());
-        L.wv = weight(f, p + "attn_v.weight", c.n_embd, c.kv_dim());
-        L.wo = weight(f, p + "attn_output.weight", c.q_dim(), c.n_embd);
-        L.gate = weight(f, p + "ffn_gate.weight", c.n_embd, c.n_ff);
-        L.up = weight(f, p + "ffn_up.weight", c.n_embd, c.n_ff);
-        L.down = weight(f, p + "ffn_down.weight", c.n_ff, c.n_embd);
+        L.attn_norm = vec_of(p + "attn_norm.weight", c.n_embd);
+        L.ffn_norm = vec_of(p + "ffn_norm.weight", c.n_embd);
+        L.wq = mat(p + "attn_q.weight", c.n_embd, c.q_dim());
+        L.wk = mat(p + "attn_k.weight", c.n_embd, c.kv_dim());
+        L.wv = mat(p + "attn_v.weight", c.n_embd, c.kv_dim());
+        L.wo = mat(p + "attn_output.weight", c.q_dim(), c.n_embd);
+        L.bq = opt_vec(p + "attn_q.bias", c.q_dim());
+        L.bk = opt_vec(p + "attn_k.bias", c.kv_dim());
+        L.bv = opt_vec(p + "attn_v.bias", c.kv_dim());
+        L.bo = opt_vec(p + "attn_output.bias", c.n_embd);
+        L.gate = mat(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+        L.up = mat(p + "ffn_up.weight", c.n_embd, c.n_ff);
+        L.down = mat(p + "ffn_down.weight", c.n_ff, c.n_embd);
         m->layers_.push_back(std::move(L));
     }
+    for (const gguf::TensorInfo& t : f.tensors())
+        if (!used.count(t.name))
+            fail(fmt::format("{}: tensor '{}' ({}) is not part of the {} model hsd implements; refusing to run "
+                             "without it",
+                             path, t.name, t.shape_string(), arch));
     if (pack_f16 && f16_panels_supported()) m->pack_f16_weights();
     return m;
 }
@@ -184,7 +250,8 @@ size_t Model::weight_bytes(int a, int b, bool with_head) const {
     for (int i = a; i < b; ++i) {
         const LayerWeights& L = layers_[(size_t)i];
         s += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + L.gate.bytes() + L.up.bytes() + L.down.bytes();
-        s += (L.attn_norm.size() + L.ffn_norm.size()) * sizeof(float);
+        s += (L.attn_norm.size() + L.ffn_norm.size() + L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size()) *
+             sizeof(float);
     }
     if (with_head) s += output_.bytes() + output_norm_.size() * sizeof(float);
     return s;

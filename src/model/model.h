@@ -1,34 +1,41 @@
 #pragma once
-// A Llama-architecture model loaded from GGUF: hyper-parameters, weight views into the
-// memory map (never copied or expanded), and the early-exit layers if the file lists any.
+// A decoder-only transformer loaded from GGUF (the llama and qwen2 architectures, model/arch.h):
+// hyper-parameters, weight views into the memory map (never copied or expanded), and the
+// early-exit layers if the file lists any.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gguf/gguf_file.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hsd {
 
 struct ModelConfig {
     std::string name;
+    std::string arch;  // general.architecture
     int n_vocab = 0;
     int n_embd = 0;
     int n_layer = 0;
     int n_head = 0;
     int n_head_kv = 0;
-    int head_dim = 0;
+    int head_dim = 0;  // attention.key_length (= value_length), else n_embd / n_head
     int rope_dim = 0;
     int n_ff = 0;
     int n_ctx_train = 0;
     float rope_base = 10000.0f;
+    RopeLayout rope_layout = RopeLayout::Normal;
+    std::vector<float> rope_freq_factors;  // rope_freqs.weight (rope_dim/2 values), or empty
+    double rope_position_scale = 1.0;      // linear rope scaling factor
     float rms_eps = 1e-5f;
     std::vector<int> exit_layers;  // hsd.early_exit.layers: exit after layer k; sorted, unique, in 1..n_layer-1
 
     // "2, 4, 8, 12", or "none".
     std::string exit_layers_text() const;
 
+    RopeSpec rope() const { return {rope_dim, rope_base, rope_layout, rope_freq_factors, rope_position_scale}; }
     int q_dim() const { return n_head * head_dim; }
     int kv_dim() const { return n_head_kv * head_dim; }
 };
@@ -36,12 +43,14 @@ struct ModelConfig {
 struct LayerWeights {
     std::vector<float> attn_norm, ffn_norm;  // small norm vectors, kept as F32
     WeightView wq, wk, wv, wo, gate, up, down;
+    std::vector<float> bq, bk, bv, bo;  // optional biases of wq, wk, wv, wo (qwen2 has q/k/v); empty if absent
 };
 
 class Model {
 public:
-    // Loads and validates a GGUF file: architecture "llama", every tensor present with the
-    // expected shape and a supported type. Throws hsd::Error naming the file and the problem.
+    // Loads and validates a GGUF file: a supported architecture, every tensor present with
+    // the expected shape and a supported type, no tensor or "<arch>.*" key that hsd would
+    // have to ignore. Throws hsd::Error naming the file and the problem.
     // pack_f16 = false keeps F16 matrices in the map's row layout (benchmarks compare the
     // BLAS path with it); everything else should use the default.
     static std::unique_ptr<Model> load(const std::string& path, bool pack_f16 = true);

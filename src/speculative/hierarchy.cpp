@@ -9,19 +9,44 @@
 
 namespace hsd {
 
-void check_same_vocabulary(const Model& a, const Model& b) {
+namespace {
+
+// "'▁the' (type 1)": a token as the messages show it.
+std::string token_text(const Tokenizer& t, TokenId id) {
+    return fmt::format("'{}' (type {})", t.piece(id), static_cast<int32_t>(t.type(id)));
+}
+
+// Ids below both sizes must mean the same token: same text and same type (a control token and
+// a normal one with the same text encode and decode differently).
+void check_shared_ids(const Model& a, const Model& b) {
     const Tokenizer& ta = a.tokenizer();
     const Tokenizer& tb = b.tokenizer();
     const int n = std::min(ta.n_vocab(), tb.n_vocab());
     for (TokenId i = 0; i < n; ++i)
-        if (ta.piece(i) != tb.piece(i))
-            fail(fmt::format("speculative decoding needs identical vocabularies, but '{}' and '{}' differ first at "
-                             "token id {}: '{}' vs '{}'",
-                             a.path(), b.path(), i, ta.piece(i), tb.piece(i)));
-    if (ta.n_vocab() != tb.n_vocab())
+        if (ta.piece(i) != tb.piece(i) || ta.type(i) != tb.type(i))
+            fail(fmt::format("speculative decoding needs compatible vocabularies, but '{}' and '{}' differ first at "
+                             "token id {}: {} vs {}",
+                             a.path(), b.path(), i, token_text(ta, i), token_text(tb, i)));
+}
+
+}  // namespace
+
+void check_same_vocabulary(const Model& a, const Model& b) {
+    check_shared_ids(a, b);
+    const int na = a.tokenizer().n_vocab(), nb = b.tokenizer().n_vocab();
+    if (na != nb)
         fail(fmt::format("speculative decoding needs identical vocabularies, but '{}' has {} tokens and '{}' has {} "
                          "(first differing token id {})",
-                         a.path(), ta.n_vocab(), b.path(), tb.n_vocab(), n));
+                         a.path(), na, b.path(), nb, std::min(na, nb)));
+}
+
+void check_draft_vocabulary(const Model& draft, const Model& above) {
+    check_shared_ids(draft, above);
+    const int nd = draft.tokenizer().n_vocab(), na = above.tokenizer().n_vocab();
+    if (nd > na)
+        fail(fmt::format("draft '{}' has {} tokens, more than the {} of '{}' above it: it could propose ids the "
+                         "verifier does not have (first differing token id {})",
+                         draft.path(), nd, na, above.path(), na));
 }
 
 Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx,
@@ -57,7 +82,7 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
             continue;
         }
         HSD_ASSERT(s.model, fmt::format("model level '{}' was not loaded (resolve_models)", s.path));
-        check_same_vocabulary(*s.model, *above);
+        check_draft_vocabulary(*s.model, *above);
         if (s.model->config().n_ctx_train < n_ctx_)
             fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", s.model->path(),
                              s.model->config().n_ctx_train, n_ctx_));
@@ -75,7 +100,8 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
         if (s.is_exit()) {
             add_model(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
         } else if (s.is_model()) {
-            add_model(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_));
+            // Rows in the target's width: a prefix-vocabulary draft gives 0 to the ids it lacks.
+            add_model(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_, n_vocab_));
         } else {
             models_.push_back(nullptr);
             levels_.push_back(std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_));

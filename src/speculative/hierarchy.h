@@ -22,14 +22,21 @@ namespace hsd {
 class ThreadPool;
 
 // Throws hsd::Error naming both files and the first differing token id and pieces unless the
-// two models have the same vocabulary (size and every piece).
+// two models have the same vocabulary (size, and every piece's text and type).
 void check_same_vocabulary(const Model& a, const Model& b);
+// The rule between a draft model and the level above it: the draft's vocabulary equals the
+// above's or is a prefix of it (same text and type at every shared id; the larger model only
+// adds ids, as Qwen2.5 7B's padded vocabulary extends 0.5B's). Throws naming both files and
+// the first differing id otherwise, e.g. when the draft is the larger one.
+void check_draft_vocabulary(const Model& draft, const Model& above);
 
 class Hierarchy {
 public:
     // levels: smallest first, the target excluded (at least one), model levels resolved
     // (resolve_models). Every model Context gets n_ctx positions (0 = the target's training
-    // context). Vocabularies of adjacent models are checked; the n-gram drafter may only be
+    // context). Vocabularies of adjacent models are checked (check_draft_vocabulary: a draft's
+    // may be a prefix of the one above; every level then works in the target's id range,
+    // see ModelDrafter's row_vocab); the n-gram drafter may only be
     // the bottom level. `rule` exists for tests (a deliberately broken verifier).
     Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
               VerifyRule rule = VerifyRule::Exact);

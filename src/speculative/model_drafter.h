@@ -12,6 +12,15 @@
 // gained since this level last ran (corrections / bonus tokens of higher levels) are fed
 // together with the new drafts; nothing already processed is recomputed. The logits after
 // the last processed token are kept, so they are never computed twice either.
+//
+// Prefix vocabularies (hierarchy.h, check_draft_vocabulary): an independent draft may know
+// fewer ids than the target. Its distributions are then rows of row_vocab (the target's) ids,
+// 0 beyond its own, so it never proposes an id it lacks and verification compares like with
+// like. The sequence may still hold such an id (the target emitted it, or an n-gram draft
+// proposed it): the draft is fed its unknown token there instead. Lossless all the same, as
+// the verifier alone decides what is kept: greedy output is unchanged token for token, and a
+// sampled draft's q is exactly the distribution it drew from, whatever it was conditioned on;
+// the substitution only makes its later drafts less likely to be accepted.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,8 +40,9 @@ public:
     // at >= 48 rows matmul switches to OpenBLAS for non-F16 weights, which differs in the last bits.
     static constexpr int64_t kMaxBatch = 32;
 
-    // A level of its own (an independent model at full depth).
-    ModelDrafter(const Model& model, ThreadPool& pool, int64_t n_ctx);
+    // A level of its own (an independent model at full depth). row_vocab: width of the
+    // distributions it produces (>= the model's vocabulary; 0 = the model's).
+    ModelDrafter(const Model& model, ThreadPool& pool, int64_t n_ctx, int row_vocab = 0);
     // A view at `depth` of a shared context (depth = n_layer: the full model).
     ModelDrafter(std::shared_ptr<StagedContext> state, int depth);
 
@@ -58,10 +68,21 @@ private:
     const float* logits_at_end(const std::vector<TokenId>& seq, int64_t end);
     // Runs the missing positions of seq[0, end) up to this depth, counting the work.
     void advance(const std::vector<TokenId>& seq, int64_t end);
+    // seq[0, end) as this model may be fed it: ids it lacks replaced by its unknown token
+    // (only [from, end) is new to it, so only that range is checked).
+    const TokenId* feed(const std::vector<TokenId>& seq, int64_t from, int64_t end);
+    // Logits widened to row_vocab_ (-inf for ids the model lacks); `logits` itself if equal.
+    const float* widen(const float* logits);
+    // Sampling distribution (row_vocab_ wide) of the model's logits.
+    void distribution(const Sampler& sampler, const float* logits);
 
     std::shared_ptr<StagedContext> state_;
     int depth_;
     int n_vocab_;
+    int row_vocab_;          // width of produced distributions (the target's vocabulary)
+    TokenId substitute_;     // fed in place of ids >= n_vocab_
+    std::vector<TokenId> fed_;   // feed() scratch
+    std::vector<float> wide_;    // widen() scratch
     std::vector<float> last_;   // logits after the first last_pos_ tokens
     int64_t last_pos_ = -1;     // -1: none kept
     std::vector<TokenId> work_;  // the sequence plus this call's drafts
