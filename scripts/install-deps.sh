@@ -11,6 +11,8 @@ PACKAGES=(
   zlib1g-dev                      # reading gzip prompt sets (HumanEval.jsonl.gz)
   gnuplot-nox                     # benchmark plots (PNG)
   libsentencepiece-dev            # reference tokenizer the tests compare against
+  libpcre2-dev                    # byte-level BPE pre-tokenizer regexes
+  clang-14 libfuzzer-14-dev       # tokenizer fuzz targets (scripts/fuzz.sh)
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

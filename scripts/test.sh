@@ -13,3 +13,6 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSD_SANITIZE=ON -DH
 cmake --build build-asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   HSD_SANITIZER_BUILD=1 ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+
+# Tokenizer fuzz targets (libFuzzer needs clang), a fixed number of inputs each.
+if command -v "${CXX_FUZZ:-clang++-14}" >/dev/null; then scripts/fuzz.sh; fi

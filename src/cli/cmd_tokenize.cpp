@@ -1,28 +1,61 @@
-// `hsd tokenize -m MODEL.gguf "text"`: token ids and pieces; `--ids` decodes ids back to text.
+// `hsd tokenize -m M.gguf [--special] [--no-bos] [--only-ids] ("text" | -f FILE)`: token ids and
+// pieces; `--ids` decodes ids back to text. Reads only the vocabulary, so vocabulary-only GGUF
+// files (no tensors) work as well as whole models.
 #include <fmt/format.h>
 
+#include <fstream>
 #include <sstream>
 #include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
-#include "model/model.h"
+#include "gguf/gguf_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace hsd::cli {
 
 namespace {
 
 struct TokenizeOptions {
-    std::string model, text;
-    bool ids = false, no_bos = false, only_ids = false;
+    std::string model, text, file;
+    bool ids = false, no_bos = false, only_ids = false, special = false;
 };
 
+std::string read_file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(fmt::format("-f: cannot open '{}'", path));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Printable form of a token's text: control characters and invalid UTF-8 bytes as \xNN.
+std::string escaped(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        const unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        for (size_t k = 1; k < len; ++k)
+            if (i + k >= s.size() || ((unsigned char)s[i + k] & 0xC0) != 0x80) len = 0;
+        if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out.append(s, i, len);
+            i += len - 1;
+        }
+    }
+    return out;
+}
+
 void run_tokenize(const TokenizeOptions& o) {
-    auto model = Model::load(o.model);
-    const Tokenizer& tok = model->tokenizer();
+    if (o.text.empty() == o.file.empty() && !(o.file.empty() && o.ids))
+        fail("tokenize: give either the text or -f FILE (not both)");
+    const std::string input = o.file.empty() ? o.text : read_file_bytes(o.file);
+    const auto gguf = gguf::File::open(o.model);
+    const Tokenizer tok = Tokenizer::from_gguf(*gguf);
     if (o.ids) {
         std::vector<TokenId> ids;
-        std::istringstream in(o.text);
+        std::istringstream in(input);
         std::string word;
         while (in >> word) {
             for (char& ch : word)
@@ -35,14 +68,22 @@ void run_tokenize(const TokenizeOptions& o) {
         fmt::print("{}\n", tok.decode(ids));
         return;
     }
-    const std::vector<TokenId> ids = tok.encode(o.text, tok.add_bos_default() && !o.no_bos);
+    std::vector<TokenId> ids = tok.encode(input, tok.add_bos_default() && !o.no_bos, o.special);
+    if (tok.add_eos_default() && !o.no_bos && tok.eos_id() >= 0) ids.push_back(tok.eos_id());
     if (o.only_ids) {
         std::string s;
         for (TokenId id : ids) s += fmt::format("{}{}", s.empty() ? "" : " ", id);
         fmt::print("{}\n", s);
         return;
     }
-    for (TokenId id : ids) fmt::print("{:>6} -> '{}'\n", id, tok.piece(id));
+    for (TokenId id : ids) {
+        // SentencePiece pieces are shown as stored ("▁the"); byte-level BPE pieces as the
+        // bytes they stand for (control tokens by their name).
+        const std::string shown = tok.kind() == Tokenizer::Kind::Bpe && !tok.is_control(id)
+                                      ? escaped(tok.token_bytes(id))
+                                      : tok.piece(id);
+        fmt::print("{:>6} -> '{}'\n", id, shown);
+    }
     fmt::print("{} tokens\n", ids.size());
 }
 
@@ -51,10 +92,12 @@ void run_tokenize(const TokenizeOptions& o) {
 void register_tokenize(CLI::App& app) {
     static TokenizeOptions o;
     auto* cmd = app.add_subcommand("tokenize", "Text to token ids and pieces (or ids back to text with --ids)");
-    cmd->add_option("-m,--model", o.model, "GGUF model whose vocabulary to use")->required();
-    cmd->add_option("text", o.text, "Text to tokenize, or ids to decode with --ids")->required();
+    cmd->add_option("-m,--model", o.model, "GGUF model or vocabulary-only GGUF file")->required();
+    cmd->add_option("text", o.text, "Text to tokenize, or ids to decode with --ids");
+    cmd->add_option("-f,--file", o.file, "Tokenize this file's exact bytes instead of the text argument");
     cmd->add_flag("--ids", o.ids, "Decode a list of token ids (space or comma separated) back to text");
-    cmd->add_flag("--no-bos", o.no_bos, "Do not prepend the BOS token");
+    cmd->add_flag("--special", o.special, "Parse special-token text (e.g. <|im_end|>) as the special tokens");
+    cmd->add_flag("--no-bos", o.no_bos, "Do not add the BOS (or EOS) token the vocabulary asks for");
     cmd->add_flag("--only-ids", o.only_ids, "Print the ids on one line, without pieces");
     cmd->callback([] { run_tokenize(o); });
 }

@@ -49,7 +49,7 @@ const std::vector<TokenId>& Generation::step() {
     const int64_t remaining = limit_ - (int64_t)r_.tokens.size();
     const int64_t fits = d_.n_ctx() - d_.sequence_length() + 1;
     for (TokenId tok : d_.step(sampler_, (int)std::min(remaining, fits))) {
-        if (tok == eos_ && !ignore_eos_) {
+        if (!ignore_eos_ && d_.target().tokenizer().is_eog(tok)) {  // any end-of-generation token
             d_.finish((int64_t)(r_.prompt_tokens.size() + r_.tokens.size()));
             stop("eos");
             return added_;

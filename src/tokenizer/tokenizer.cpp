@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <queue>
 #include <unordered_map>
@@ -24,6 +25,11 @@
 
 #include "common/error.h"
 #include "gguf/gguf_file.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/special_tokens.h"
+#include "tokenizer/unicode_props.h"
 
 namespace hsd {
 
@@ -185,12 +191,119 @@ bool Tokenizer::PairSet::contains(uint64_t key) const {
 // Loading
 
 Tokenizer Tokenizer::from_gguf(const gguf::File& file) {
-    const std::string& path = file.path();
     const std::string model = file.get_string("tokenizer.ggml.model");
-    if (model != "llama")
-        fail(fmt::format("{}: tokenizer.ggml.model is '{}'; only 'llama' (SentencePiece BPE) vocabularies are supported",
-                         path, model));
+    Tokenizer t;
+    if (model == "llama")
+        t = load_spm(file);
+    else if (model == "gpt2")
+        t = load_bpe(file);
+    else
+        fail(fmt::format("{}: tokenizer.ggml.model is '{}'; known tokenizer models: llama (SentencePiece BPE), gpt2 "
+                         "(byte-level BPE)",
+                         file.path(), model));
+    t.load_special(file);
+    return t;
+}
 
+Tokenizer Tokenizer::load_bpe(const gguf::File& file) {
+    const std::string& path = file.path();
+    Tokenizer t;
+    t.kind_ = Kind::Bpe;
+    t.pieces_ = file.get_string_array("tokenizer.ggml.tokens");
+    const size_t n = t.pieces_.size();
+    if (n == 0) fail(fmt::format("{}: tokenizer.ggml.tokens is empty", path));
+    if (n > (size_t)INT32_MAX) fail(fmt::format("{}: tokenizer.ggml.tokens has too many entries ({})", path, n));
+    if (!file.find("tokenizer.ggml.merges"))
+        fail(fmt::format("{}: tokenizer.ggml.model is 'gpt2' but tokenizer.ggml.merges is missing", path));
+    const std::vector<std::string> merges = file.get_string_array("tokenizer.ggml.merges");
+    const std::string pre = file.find("tokenizer.ggml.pre") ? file.get_string("tokenizer.ggml.pre") : "";
+    t.pre_ = std::make_shared<const PreTokenizer>(PreTokenizer::from_name(pre, path));
+    t.pre_name_ = t.pre_->name();
+    t.bpe_ = std::make_shared<const BpeModel>(t.pieces_, merges, path);
+
+    // Scores and types are optional for BPE; a type outside 1..6 counts as normal.
+    t.scores_.assign(n, 0.0f);
+    t.types_.assign(n, PieceType::Normal);
+    t.byte_value_.assign(n, -1);
+    const std::vector<int64_t> types = file.get_int_array("tokenizer.ggml.token_type", {});
+    if (!types.empty() && types.size() != n)
+        fail(fmt::format("{}: tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}", path,
+                         types.size(), n));
+    for (size_t i = 0; i < types.size(); ++i)
+        if (types[i] >= (int64_t)PieceType::Normal && types[i] <= (int64_t)PieceType::Byte)
+            t.types_[i] = static_cast<PieceType>(types[i]);
+
+    // llama.cpp's defaults for gpt2 vocabularies: BOS = EOS = 11, no unknown token.
+    auto special = [&](const char* key, int64_t fallback) -> TokenId {
+        if (!file.find(key)) return fallback < (int64_t)n ? (TokenId)fallback : -1;
+        const uint64_t id = file.get_uint(key);
+        if (id >= n) fail(fmt::format("{}: {} = {} is out of range (the vocabulary has {} tokens)", path, key, id, n));
+        return (TokenId)id;
+    };
+    t.bos_id_ = special("tokenizer.ggml.bos_token_id", 11);
+    t.eos_id_ = special("tokenizer.ggml.eos_token_id", 11);
+    t.unk_id_ = special("tokenizer.ggml.unknown_token_id", -1);
+    t.add_bos_ = file.get_bool("tokenizer.ggml.add_bos_token", t.pre_->add_bos_default());
+    t.add_eos_ = file.get_bool("tokenizer.ggml.add_eos_token", false);
+    t.add_space_prefix_ = false;
+    return t;
+}
+
+void Tokenizer::load_special(const gguf::File& file) {
+    const size_t n = pieces_.size();
+    auto key_id = [&](const char* key) -> TokenId {
+        if (!file.find(key)) return -1;
+        const uint64_t id = file.get_uint(key);
+        if (id >= n)
+            fail(fmt::format("{}: {} = {} is out of range (the vocabulary has {} tokens)", file.path(), key, id, n));
+        return (TokenId)id;
+    };
+    eot_id_ = key_id("tokenizer.ggml.eot_token_id");
+    TokenId eom = key_id("tokenizer.ggml.eom_token_id");
+    const bool eot_given = eot_id_ >= 0, eom_given = eom >= 0;
+    std::vector<TokenId> eog;
+    // llama.cpp makes these control tokens whatever the file says (for BPE vocabularies only
+    // here: SentencePiece keeps the library's behaviour, and its vocabularies mark them anyway).
+    auto make_control = [&](size_t i) {
+        if (kind_ == Kind::Bpe) types_[i] = PieceType::Control;
+    };
+    for (size_t i = 0; i < n; ++i) {
+        const std::string& s = pieces_[i];
+        if (s.size() < 3 || s.size() > 40) continue;  // every recognized text has 5..30 bytes
+        if (!eot_given && eot_id_ < 0 && is_eot_text(s)) {
+            eot_id_ = (TokenId)i;
+            make_control(i);
+        }
+        if (!eom_given && eom < 0 && is_eom_text(s)) {
+            eom = (TokenId)i;
+            make_control(i);
+        }
+        if (is_fim_text(s)) make_control(i);
+        if (is_fim_eog_text(s) || is_eog_text(s)) {
+            eog.push_back((TokenId)i);
+            make_control(i);
+        }
+    }
+    for (TokenId id : {eos_id_, eot_id_, eom})
+        if (id >= 0) eog.push_back(id);
+    std::sort(eog.begin(), eog.end());
+    eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
+    eog_ = std::move(eog);
+
+    for (size_t i = 0; i < n; ++i) {
+        const PieceType ty = types_[i];
+        if ((ty == PieceType::Control || ty == PieceType::UserDefined || ty == PieceType::Unknown) &&
+            !pieces_[i].empty())
+            specials_.push_back((TokenId)i);
+    }
+    std::stable_sort(specials_.begin(), specials_.end(),
+                     [&](TokenId a, TokenId b) { return pieces_[(size_t)a].size() > pieces_[(size_t)b].size(); });
+}
+
+bool Tokenizer::is_eog(TokenId id) const { return std::binary_search(eog_.begin(), eog_.end(), id); }
+
+Tokenizer Tokenizer::load_spm(const gguf::File& file) {
+    const std::string& path = file.path();
     Tokenizer t;
     t.pieces_ = file.get_string_array("tokenizer.ggml.tokens");
     const size_t n = t.pieces_.size();
@@ -332,13 +445,50 @@ size_t Tokenizer::prefix_user_defined(std::string_view s) const {
     return 0;
 }
 
-std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
     std::vector<TokenId> out;
     out.reserve(text.size() / 3 + 2);
-    if (add_bos) out.push_back(bos_id_);
+    if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
     if (text.empty() || pieces_.empty()) return out;
     if (text.size() > (size_t)INT32_MAX / 4)
         fail(fmt::format("cannot tokenize {} bytes of text in one piece (limit {})", text.size(), INT32_MAX / 4));
+    if (kind_ == Kind::SentencePiece && !parse_special) {
+        encode_spm(text, out);
+        return out;
+    }
+    // Split on special-token text first; only user-defined tokens without parse_special (BPE).
+    std::vector<TokenId> user_defined_only;
+    if (!parse_special)
+        for (TokenId id : specials_)
+            if (types_[(size_t)id] == PieceType::UserDefined) user_defined_only.push_back(id);
+    for (const Fragment& f : partition_special(text, parse_special ? specials_ : user_defined_only, pieces_)) {
+        if (f.token >= 0)
+            out.push_back(f.token);
+        else if (kind_ == Kind::Bpe)
+            encode_bpe(text.substr(f.off, f.len), out);
+        else
+            encode_spm(text.substr(f.off, f.len), out);  // each fragment gets the space prefix
+    }
+    return out;
+}
+
+void Tokenizer::encode_bpe(std::string_view text, std::vector<TokenId>& out) const {
+    std::vector<uint32_t> cpts, lens;
+    cpts.reserve(text.size());
+    unicode::decode_utf8(text, cpts);
+    pre_->split(cpts, lens);
+    std::string word;
+    size_t at = 0;
+    for (const uint32_t len : lens) {
+        word.clear();
+        for (size_t i = at; i < at + len; ++i) unicode::append_utf8(word, cpts[i]);
+        at += len;
+        bpe_->encode_word(word, pre_->ignore_merges(), out);
+    }
+}
+
+void Tokenizer::encode_spm(std::string_view text, std::vector<TokenId>& out) const {
+    if (text.empty()) return;
 
     const std::string norm = normalize(text);
     const char* base = norm.data();
@@ -461,7 +611,6 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos) cons
                 emit(s, piece_to_id(s));
         }
     }
-    return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,6 +628,19 @@ bool Tokenizer::is_control(TokenId id) const {
 
 std::string Tokenizer::token_bytes(TokenId id) const {
     const std::string& p = piece(id);
+    if (kind_ == Kind::Bpe) {
+        // Control and unknown tokens produce nothing, user-defined ones their text as stored,
+        // the others the raw bytes their byte-level text stands for.
+        switch (types_[(size_t)id]) {
+            case PieceType::Control:
+            case PieceType::Unknown: return {};
+            case PieceType::UserDefined: return p;
+            default: break;
+        }
+        std::string out;
+        byte_level::decode(p, out);
+        return out;
+    }
     switch (types_[(size_t)id]) {
         case PieceType::Control: return {};
         case PieceType::Unknown: return std::string(kUnknownSurface);
@@ -503,6 +665,10 @@ std::string Tokenizer::token_bytes(TokenId id) const {
 // space; with add_space_prefix the space of the first piece (the dummy prefix) is dropped.
 std::string Tokenizer::decode(const std::vector<TokenId>& ids) const {
     std::string out, bytes;
+    if (kind_ == Kind::Bpe) {
+        for (TokenId id : ids) out += token_bytes(id);
+        return out;
+    }
     bool is_bos_ws = true, bos_ws_seen = false;
     for (TokenId id : ids) {
         piece(id);  // range check
