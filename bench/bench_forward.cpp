@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
         const std::vector<int> batch_sizes = {1, 2, 4, 8, 16};
         const std::vector<int> prefill_sizes = {16, 32, 64, 256};
 
-        fmt::print("{:<14} {:>10} {:>10} {:>10} {:>9} |", "model", "MB/fwd", "roof t/s", "decode t/s", "of roof");
+        fmt::print("{:<20} {:>10} {:>10} {:>10} {:>9} |", "model", "MB/fwd", "roof t/s", "decode t/s", "of roof");
         for (int n : batch_sizes) fmt::print(" {:>19}", fmt::format("n={}", n));
         fmt::print("\n");
 
@@ -150,7 +151,9 @@ int main(int argc, char** argv) {
                 prefill_line += fmt::format("  n={}: {:.0f} / {:.0f}", n, own, blas);
             }
 
-            fmt::print("{:<14} {:>10.2f} {:>10.1f} {:>10.1f} {:>8.0f}% |", c.name, bytes / 1e6, roof_tps, decode_tps,
+            // The file's stem names the row: quantized copies share general.name.
+            const std::string stem = std::filesystem::path(path).stem().string();
+            fmt::print("{:<20} {:>10.2f} {:>10.1f} {:>10.1f} {:>8.0f}% |", stem, bytes / 1e6, roof_tps, decode_tps,
                        100.0 * decode_tps / roof_tps);
             // Multiply-adds per token of the matrix products (2 bytes per F16 weight is not
             // assumed: count elements from the views).
@@ -166,7 +169,7 @@ int main(int argc, char** argv) {
                                    {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]},
                                    {"floor_ms", floor_ms(batch_sizes[i])},
                                    {"fraction_of_floor", floor_ms(batch_sizes[i]) / ms[i]}});
-            out["models"].push_back({{"name", c.name},
+            out["models"].push_back({{"name", c.name}, {"file", stem},
                                      {"file", path},
                                      {"weight_bytes_per_forward", bytes},
                                      {"roofline_tokens_per_s", roof_tps},

@@ -11,7 +11,7 @@ R=bench/results
 IMG=docs/img
 S=../shared
 mkdir -p "$R" "$IMG"
-what=${*:-forward quant hsd hispec planner}
+what=${*:-forward quant tokenizer hsd hispec planner}
 HE=$S/prompts/HumanEval.jsonl.gz
 SB=$S/prompts/spec_bench_question.jsonl
 
@@ -36,6 +36,10 @@ quant)
         $B/bench_forward --models $M --context 128 --decode 32 --reps 7 --activations $a \
             --json-out $R/quant_$a.json | tee $R/quant_$a.txt
     done
+    ;;
+tokenizer)
+    # Issue 12: encoding speed (MB/s) of every vocabulary of ../shared/tokenizers.
+    $B/bench_tokenizer | tee $R/tokenizer.txt
     ;;
 hsd)
     # Issue 4: single drafters, the n-gram drafter, 2- and 3-level hierarchies (bench default).
