@@ -67,8 +67,8 @@ void run_info(const std::string& path, bool all_metadata) {
         fmt::print("rope:        dim {}, base {}\n", c.rope_dim, c.rope_base);
         fmt::print("rms eps:     {}\n", c.rms_eps);
         fmt::print("early exits: {}\n", c.exit_layers_text());
-        fmt::print("tokenizer:   {} (SentencePiece BPE), {} tokens, bos {} eos {} unk {}, add_bos {}, add_space_prefix {}\n",
-                   f->get_string("tokenizer.ggml.model"), tok.n_vocab(), tok.bos_id(), tok.eos_id(), tok.unk_id(),
+        fmt::print("tokenizer:   {} ({}), {} tokens, bos {} eos {} unk {}, add_bos {}, add_space_prefix {}\n",
+                   f->get_string("tokenizer.ggml.model"), tok.kind_name(), tok.n_vocab(), tok.bos_id(), tok.eos_id(), tok.unk_id(),
                    tok.add_bos_default(), tok.add_space_prefix());
         fmt::print("weights:     {} bytes streamed per forward pass (all layers + head)\n",
                    model->weight_bytes(0, c.n_layer, true));
