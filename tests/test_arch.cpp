@@ -52,16 +52,7 @@ const Model& arch_model(const std::string& file) {
     return *m;
 }
 
-std::vector<double> log_softmax(const float* logits, int n) {
-    double mx = logits[0];
-    for (int i = 1; i < n; ++i) mx = std::max(mx, (double)logits[i]);
-    double sum = 0;
-    for (int i = 0; i < n; ++i) sum += std::exp((double)logits[i] - mx);
-    const double lse = mx + std::log(sum);
-    std::vector<double> out((size_t)n);
-    for (int i = 0; i < n; ++i) out[(size_t)i] = (double)logits[i] - lse;
-    return out;
-}
+using hsd::test::log_softmax;
 
 struct Agreement {
     double max_diff = 0;

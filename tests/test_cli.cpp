@@ -20,23 +20,8 @@ using json = nlohmann::json;
 
 namespace {
 
-struct CliRun {
-    int status = -1;
-    std::string out;  // stdout and stderr
-};
-
-CliRun run(const std::string& args) {
-    const std::string cmd = std::string(HSD_CLI_PATH) + " " + args + " 2>&1";
-    CliRun r;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    size_t got;
-    while ((got = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+using hsd::test::CliRun;
+CliRun run(const std::string& args) { return hsd::test::run_cli(HSD_CLI_PATH, args); }
 
 std::string model(const std::string& name) { return hsd::test::shared_path("models/" + name + ".gguf"); }
 

@@ -45,16 +45,7 @@ ThreadPool& pool() {
     return p;
 }
 
-std::vector<double> log_softmax(const float* logits, int n) {
-    double mx = logits[0];
-    for (int i = 1; i < n; ++i) mx = std::max(mx, (double)logits[i]);
-    double sum = 0;
-    for (int i = 0; i < n; ++i) sum += std::exp((double)logits[i] - mx);
-    const double lse = mx + std::log(sum);
-    std::vector<double> out((size_t)n);
-    for (int i = 0; i < n; ++i) out[(size_t)i] = (double)logits[i] - lse;
-    return out;
-}
+using hsd::test::log_softmax;
 
 // numpy's default percentile (linear interpolation between order statistics).
 double percentile(std::vector<double> v, double p) {

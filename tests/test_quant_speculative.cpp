@@ -47,14 +47,9 @@ const Model& quantized_shared(const std::string& name, const std::string& type) 
         const std::string out = (std::filesystem::temp_directory_path() /
                                  ("hsd_quant_spec_" + std::to_string(::getpid()) + "_" + key + ".gguf"))
                                     .string();
-        const std::string cmd = std::string(HSD_CLI_PATH) + " quantize " + shared_path("models/" + name + ".gguf") +
-                                " " + out + " " + type + " 2>&1";
-        FILE* p = popen(cmd.c_str(), "r");
-        std::string output;
-        char buf[4096];
-        while (p && fgets(buf, sizeof buf, p)) output += buf;
-        const int rc = p ? pclose(p) : -1;
-        if (rc != 0) ADD_FAILURE() << cmd << " failed:\n" << output;
+        const std::string args = "quantize " + shared_path("models/" + name + ".gguf") + " " + out + " " + type;
+        const CliRun r = run_cli(HSD_CLI_PATH, args);
+        if (r.status != 0) ADD_FAILURE() << "hsd " << args << " failed:\n" << r.out;
         m = Model::load(out);
         std::filesystem::remove(out);  // the map stays valid after the name is gone
     }
