@@ -33,7 +33,6 @@ Generation::Generation(Decoder& decoder, Sampler& sampler, const std::vector<Tok
     const Model& target = d_.target();
     check_prompt_fits(prompt, d_.n_ctx(), target.config().n_ctx_train);
     r_.prompt_tokens = prompt;
-    eos_ = target.tokenizer().eos_id();
     const double t0 = now_seconds();
     d_.start(prompt);
     t_prefilled_ = now_seconds();

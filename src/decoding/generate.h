@@ -50,7 +50,6 @@ private:
     int n_predict_;
     int64_t limit_;      // tokens the context allows
     bool ignore_eos_;
-    TokenId eos_;
     double t_prefilled_ = 0;
     bool done_ = false;
     std::vector<TokenId> added_;
