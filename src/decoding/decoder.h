@@ -43,6 +43,8 @@ public:
     const std::vector<TokenId>& step(Sampler& sampler, int max_n) override;
     int64_t sequence_length() const override { return length_; }
     void finish(int64_t) override {}
+    // The logits the token last returned by step() was drawn from.
+    const float* last_logits() const { return logits_; }
 
 private:
     Context& ctx_;

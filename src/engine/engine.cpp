@@ -4,12 +4,18 @@
 
 #include "common/error.h"
 #include "model/context.h"
+#include "model/forward_batcher.h"
 #include "speculative/hierarchy.h"
 #include "speculative/hierarchy_syntax.h"
 
 namespace hsd {
 
 Engine::Engine(const EngineOptions& o) : pool_(o.threads > 0 ? o.threads : ThreadPool::default_threads()) {}
+
+std::unique_lock<std::mutex> Engine::lock_compute() {
+    if (ForwardBatcher::current()) return {};
+    return std::unique_lock<std::mutex>(compute_);
+}
 
 namespace {
 // What the options say on their own is checked before any model is loaded, so bad flags fail fast.
@@ -54,7 +60,7 @@ void Session::build(const std::string& prompt_text) {
 
 void Session::start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string& prompt_text) {
     if (n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", n_predict));
-    std::lock_guard<std::mutex> lock(engine_.compute_mutex());
+    std::unique_lock<std::mutex> lock = engine_.lock_compute();
     gen_.reset();
     // The plan depends on the prompt: profile on it (before the prompt-fits check, as the
     // profiler cuts long prompts to fit itself).
@@ -67,7 +73,7 @@ bool Session::done() const { return !gen_ || gen_->done(); }
 
 const std::vector<TokenId>& Session::step() {
     if (!gen_) fail("Session::step: no generation started (call start() first)");
-    std::lock_guard<std::mutex> lock(engine_.compute_mutex());
+    std::unique_lock<std::mutex> lock = engine_.lock_compute();
     return gen_->step();
 }
 
@@ -86,6 +92,16 @@ SessionResult Session::generate(const std::string& prompt, int n_predict, bool i
         for (TokenId t : step())
             if (on_token) on_token(t);
     return result();
+}
+
+void Session::set_sampling(const SamplingParams& sampling) {
+    sampling.validate();
+    o_.sampling = sampling;
+}
+
+const float* Session::last_logits() const {
+    auto* ar = dynamic_cast<const AutoregressiveDecoder*>(decoder_.get());
+    return ar ? ar->last_logits() : nullptr;
 }
 
 std::string Session::hierarchy_text() const { return format_level_list(setup_.levels); }

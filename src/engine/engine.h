@@ -44,6 +44,9 @@ public:
     int threads() const { return pool_.size(); }
     // Held for every use of pool(): one forward pass at a time (ThreadPool is not re-entrant).
     std::mutex& compute_mutex() { return compute_; }
+    // What a session step holds: the compute mutex, or nothing on a thread that takes part in
+    // a ForwardBatcher (model/forward_batcher.h), whose rounds hold it themselves.
+    std::unique_lock<std::mutex> lock_compute();
 
 private:
     ModelCache models_;
@@ -91,6 +94,13 @@ public:
     // start() and step() to the end; on_token sees every token as it is committed.
     SessionResult generate(const std::string& prompt, int n_predict, bool ignore_eos,
                            const std::function<void(TokenId)>& on_token = {});
+
+    // Sampling settings for the next start() (a server reuses a session across requests that
+    // differ only in them). Throws hsd::Error for out-of-range values.
+    void set_sampling(const SamplingParams& sampling);
+    // Autoregressive sessions: the target's logits [n_vocab] from which the token just
+    // returned by step() was drawn (valid until the next step); nullptr when speculative.
+    const float* last_logits() const;
 
     bool speculative() const { return o_.decoding.speculative(); }
     // The current levels in --hierarchy syntax ("" autoregressive, or auto before start()).

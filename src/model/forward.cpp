@@ -13,6 +13,7 @@
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "model/context.h"
+#include "model/forward_batcher.h"
 
 namespace hsd {
 
@@ -54,53 +55,114 @@ void Context::embed(const TokenId* tokens, int64_t n, float* h) const {
     }
 }
 
-void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
+void Context::check_layers(int a, int b, int64_t n, int64_t pos0) const {
     const ModelConfig& c = model_.config();
     if (a < 0 || b > c.n_layer || a > b) fail(fmt::format("layer range [{}, {}) is invalid for {} layers", a, b, c.n_layer));
     if (pos0 + n > cache_.n_ctx())
         fail(fmt::format("context overflow: {} positions requested, context size is {} ({})", pos0 + n, cache_.n_ctx(),
                          model_.path()));
-    ensure_scratch(n);
-    const int64_t d = c.n_embd, kvd = c.kv_dim(), qd = c.q_dim();
-
-    for (int l = a; l < b; ++l) {
+    for (int l = a; l < b; ++l)
         if (cache_.length(l) != pos0)
             fail(fmt::format("layer {} holds {} positions but the batch starts at position {}", l, cache_.length(l), pos0));
-        const LayerWeights& L = model_.layer(l);
+}
 
-        // Attention block.
-        for (int64_t t = 0; t < n; ++t) rmsnorm(h + t * d, L.attn_norm.data(), d, c.rms_eps, xn_.data() + t * d);
-        const MatmulJob qkv[3] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
-        matmul_multi(pool_, qkv, 3, xn_.data(), n);
-        for (int64_t t = 0; t < n; ++t) {
-            add_bias(q_.data() + t * qd, L.bq);
-            add_bias(k_.data() + t * kvd, L.bk);
-            add_bias(v_.data() + t * kvd, L.bv);
-            rope_.apply(q_.data() + t * qd, c.n_head, c.head_dim, pos0 + t);
-            rope_.apply(k_.data() + t * kvd, c.n_head_kv, c.head_dim, pos0 + t);
-            cache_.store(l, pos0 + t, k_.data() + t * kvd, v_.data() + t * kvd);
+void Context::run_layers(int a, int b, float* h, int64_t n, int64_t pos0) {
+    check_layers(a, b, n, pos0);
+    if (ForwardBatcher* batcher = ForwardBatcher::current()) return batcher->run_layers(*this, a, b, h, n, pos0);
+    const LayerSegment one{this, h, n, pos0};
+    run_layers_fused({&one, 1}, a, b);
+}
+
+void Context::run_layers_fused(std::span<const LayerSegment> segs, int a, int b) {
+    Context& s0 = *segs[0].ctx;  // scratch and pool
+    const Model& model = s0.model_;
+    const ModelConfig& c = model.config();
+    int64_t n = 0;
+    for (const LayerSegment& g : segs) {
+        HSD_ASSERT(&g.ctx->model_ == &model, "a fused pass mixes models");
+        n += g.n;
+    }
+    s0.ensure_scratch(n);
+    ThreadPool& pool = s0.pool_;
+    const int64_t d = c.n_embd, kvd = c.kv_dim(), qd = c.q_dim();
+    float *xn = s0.xn_.data(), *q = s0.q_.data(), *k = s0.k_.data(), *v = s0.v_.data(), *att = s0.att_.data(),
+          *tmp = s0.tmp_.data();
+
+    for (int l = a; l < b; ++l) {
+        const LayerWeights& L = model.layer(l);
+
+        // Attention block: projections for all rows at once, then per sequence.
+        int64_t t = 0;
+        for (const LayerSegment& g : segs)
+            for (int64_t i = 0; i < g.n; ++i, ++t) rmsnorm(g.h + i * d, L.attn_norm.data(), d, c.rms_eps, xn + t * d);
+        const MatmulJob qkv[3] = {{&L.wq, q}, {&L.wk, k}, {&L.wv, v}};
+        matmul_multi(pool, qkv, 3, xn, n);
+        t = 0;
+        for (const LayerSegment& g : segs) {
+            KVCache& cache = g.ctx->cache_;
+            RopeTable& rope = g.ctx->rope_;  // (apply() extends its table as needed)
+            for (int64_t i = 0; i < g.n; ++i) {
+                const int64_t r = t + i;
+                add_bias(q + r * qd, L.bq);
+                add_bias(k + r * kvd, L.bk);
+                add_bias(v + r * kvd, L.bv);
+                rope.apply(q + r * qd, c.n_head, c.head_dim, g.pos0 + i);
+                rope.apply(k + r * kvd, c.n_head_kv, c.head_dim, g.pos0 + i);
+                cache.store(l, g.pos0 + i, k + r * kvd, v + r * kvd);
+            }
+            cache.set_length(l, g.pos0 + g.n);
+            attention(pool, q + t * qd, cache.keys(l), cache.values(l), cache.capacity(), g.n, g.pos0, c.n_head,
+                      c.n_head_kv, c.head_dim, att + t * qd);
+            t += g.n;
         }
-        cache_.set_length(l, pos0 + n);
-        attention(pool_, q_.data(), cache_.keys(l), cache_.values(l), cache_.capacity(), n, pos0, c.n_head, c.n_head_kv,
-                  c.head_dim, att_.data());
-        matmul(pool_, L.wo, att_.data(), n, tmp_.data());
-        for (int64_t t = 0; t < n; ++t) add_bias(tmp_.data() + t * d, L.bo);
-        add(h, tmp_.data(), n * d);
+        matmul(pool, L.wo, att, n, tmp);
+        t = 0;
+        for (const LayerSegment& g : segs)
+            for (int64_t i = 0; i < g.n; ++i, ++t) {
+                add_bias(tmp + t * d, L.bo);
+                add(g.h + i * d, tmp + t * d, d);
+            }
 
         // Feed-forward block (SwiGLU).
-        for (int64_t t = 0; t < n; ++t) rmsnorm(h + t * d, L.ffn_norm.data(), d, c.rms_eps, xn_.data() + t * d);
-        matmul_swiglu(pool_, L.gate, L.up, xn_.data(), n, gate_.data(), up_.data());
-        matmul(pool_, L.down, gate_.data(), n, tmp_.data());
-        add(h, tmp_.data(), n * d);
+        t = 0;
+        for (const LayerSegment& g : segs)
+            for (int64_t i = 0; i < g.n; ++i, ++t) rmsnorm(g.h + i * d, L.ffn_norm.data(), d, c.rms_eps, xn + t * d);
+        matmul_swiglu(pool, L.gate, L.up, xn, n, s0.gate_.data(), s0.up_.data());
+        matmul(pool, L.down, s0.gate_.data(), n, tmp);
+        t = 0;
+        for (const LayerSegment& g : segs)
+            for (int64_t i = 0; i < g.n; ++i, ++t) add(g.h + i * d, tmp + t * d, d);
     }
 }
 
 void Context::head(const float* h, int64_t n, float* logits) {
-    const ModelConfig& c = model_.config();
-    ensure_scratch(n);
-    for (int64_t t = 0; t < n; ++t)
-        rmsnorm(h + t * c.n_embd, model_.output_norm().data(), c.n_embd, c.rms_eps, xn_.data() + t * c.n_embd);
-    matmul(pool_, model_.output(), xn_.data(), n, logits);
+    if (ForwardBatcher* batcher = ForwardBatcher::current()) return batcher->head(*this, h, n, logits);
+    const HeadSegment one{this, h, n, logits};
+    head_fused({&one, 1});
+}
+
+void Context::head_fused(std::span<const HeadSegment> segs) {
+    Context& s0 = *segs[0].ctx;
+    const Model& model = s0.model_;
+    const ModelConfig& c = model.config();
+    int64_t n = 0;
+    for (const HeadSegment& g : segs) {
+        HSD_ASSERT(&g.ctx->model_ == &model, "a fused head pass mixes models");
+        n += g.n;
+    }
+    s0.ensure_scratch(n);
+    int64_t t = 0;
+    for (const HeadSegment& g : segs)
+        for (int64_t i = 0; i < g.n; ++i, ++t)
+            rmsnorm(g.h + i * c.n_embd, model.output_norm().data(), c.n_embd, c.rms_eps, s0.xn_.data() + t * c.n_embd);
+    if (segs.size() == 1) return matmul(s0.pool_, model.output(), s0.xn_.data(), n, segs[0].logits);
+    s0.fused_logits_.resize((size_t)(n * c.n_vocab));
+    matmul(s0.pool_, model.output(), s0.xn_.data(), n, s0.fused_logits_.data());
+    t = 0;
+    for (const HeadSegment& g : segs) {
+        std::memcpy(g.logits, s0.fused_logits_.data() + t * c.n_vocab, (size_t)(g.n * c.n_vocab) * sizeof(float));
+        t += g.n;
+    }
 }
 
 const float* Context::eval(const TokenId* tokens, int64_t n, bool all_logits) {
