@@ -158,6 +158,38 @@ void run_generate(GenerateOptions o) {
 
 }  // namespace
 
+void add_decoding_options(CLI::App* cmd, DecodingRequest& d, std::string& drafts) {
+    cmd->add_option("--draft", d.draft, "Draft model for speculative decoding (drafts --draft-max tokens per step)");
+    cmd->add_option("--draft-max", d.draft_max, "Tokens drafted per step by --draft and --draft-ngram")
+        ->capture_default_str();
+    cmd->add_option("--hierarchy", d.hierarchy,
+                    "Hierarchical speculative decoding: levels smallest first with their thresholds, e.g. "
+                    "a.gguf:3,b.gguf:6,c.gguf:12; a level is a model file, ngramN (prompt lookup) or @K (the "
+                    "target's early exit after layer K); auto profiles on the prompt and plans");
+    cmd->add_option("--draft-ngram", d.draft_ngram,
+                    "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
+                    "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
+        ->capture_default_str();
+    cmd->add_option("--plan", d.plan, "Use the hierarchy of a plan written by hsd plan -o");
+    cmd->add_option("--drafts", drafts, "--hierarchy auto: candidate draft models besides the target's early exits "
+                                          "and the n-gram drafter (comma-separated)");
+    cmd->add_flag("--hispec", d.hispec,
+                  "HiSpec on an early-exit target: exit --exit-draft drafts --draft-n tokens, exit --exit-verify "
+                  "verifies them until --window are tentatively accepted, then the full model validates");
+    cmd->add_flag("--self-spec", d.self_spec,
+                  "Early-exit self-speculation (LayerSkip): exit --exit-draft drafts --draft-n tokens per step");
+    cmd->add_option("--exit-draft", d.hs.exit_draft, "Draft exit layer (0 = the exit nearest 1/8 of the depth)")
+        ->capture_default_str();
+    cmd->add_option("--exit-verify", d.hs.exit_verify,
+                    "Intermediate verifier exit layer (0 = the exit nearest 1/4 of the depth)")
+        ->capture_default_str();
+    cmd->add_option("--draft-n", d.hs.draft_n, "Tokens drafted per call by the draft exit (0 = 2 for --hispec, 4 for "
+                                               "--self-spec)")
+        ->capture_default_str();
+    cmd->add_option("--window", d.hs.window, "HiSpec: tentatively accepted tokens before the full model validates")
+        ->capture_default_str();
+}
+
 void register_generate(CLI::App& app) {
     static GenerateOptions o;
     auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
@@ -172,35 +204,7 @@ void register_generate(CLI::App& app) {
     cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past the end-of-sequence token");
     cmd->add_flag("--no-display-prompt", o.no_display_prompt, "Do not echo the prompt before the continuation");
     cmd->add_flag("--json", o.json, "Print token ids, text and timings as one JSON object");
-    cmd->add_option("--draft", o.decoding.draft, "Draft model for speculative decoding (drafts --draft-max tokens per step)");
-    cmd->add_option("--draft-max", o.decoding.draft_max, "Tokens drafted per step by --draft and --draft-ngram")
-        ->capture_default_str();
-    cmd->add_option("--hierarchy", o.decoding.hierarchy,
-                    "Hierarchical speculative decoding: levels smallest first with their thresholds, e.g. "
-                    "a.gguf:3,b.gguf:6,c.gguf:12; a level is a model file, ngramN (prompt lookup) or @K (the "
-                    "target's early exit after layer K); auto profiles on the prompt and plans");
-    cmd->add_option("--draft-ngram", o.decoding.draft_ngram,
-                    "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
-                    "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
-        ->capture_default_str();
-    cmd->add_option("--plan", o.decoding.plan, "Use the hierarchy of a plan written by hsd plan -o");
-    cmd->add_option("--drafts", o.drafts, "--hierarchy auto: candidate draft models besides the target's early exits "
-                                          "and the n-gram drafter (comma-separated)");
-    cmd->add_flag("--hispec", o.decoding.hispec,
-                  "HiSpec on an early-exit target: exit --exit-draft drafts --draft-n tokens, exit --exit-verify "
-                  "verifies them until --window are tentatively accepted, then the full model validates");
-    cmd->add_flag("--self-spec", o.decoding.self_spec,
-                  "Early-exit self-speculation (LayerSkip): exit --exit-draft drafts --draft-n tokens per step");
-    cmd->add_option("--exit-draft", o.decoding.hs.exit_draft, "Draft exit layer (0 = the exit nearest 1/8 of the depth)")
-        ->capture_default_str();
-    cmd->add_option("--exit-verify", o.decoding.hs.exit_verify,
-                    "Intermediate verifier exit layer (0 = the exit nearest 1/4 of the depth)")
-        ->capture_default_str();
-    cmd->add_option("--draft-n", o.decoding.hs.draft_n, "Tokens drafted per call by the draft exit (0 = 2 for --hispec, 4 for "
-                                               "--self-spec)")
-        ->capture_default_str();
-    cmd->add_option("--window", o.decoding.hs.window, "HiSpec: tentatively accepted tokens before the full model validates")
-        ->capture_default_str();
+    add_decoding_options(cmd, o.decoding, o.drafts);
     cmd->add_flag("--compare-ar", o.compare_ar,
                   "Also run plain autoregressive decoding with the same settings and report the speedup");
     cmd->callback([] { run_generate(o); });

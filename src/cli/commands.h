@@ -2,6 +2,7 @@
 // Sub-commands of the `hsd` program; each registers its options on the CLI11 app.
 #include <CLI/CLI.hpp>
 
+#include "engine/decoding_request.h"
 #include "sampling/sampler.h"
 
 namespace hsd::cli {
@@ -14,11 +15,16 @@ inline void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
     cmd->add_option("--min-p", s.min_p, "Min-p (0 = off)")->capture_default_str();
 }
 
+// --draft, --draft-max, --hierarchy, --draft-ngram, --plan, --drafts, --hispec, --self-spec and
+// the early-exit flags, for commands that decode (generate, serve). `drafts` receives --drafts.
+void add_decoding_options(CLI::App* cmd, DecodingRequest& d, std::string& drafts);
+
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace hsd::cli

@@ -1,6 +1,7 @@
 #include "model/forward_batcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <tuple>
 
@@ -107,6 +108,7 @@ void ForwardBatcher::run_round(std::vector<Job*>& jobs) {
     using Key = std::tuple<const void*, bool, int, int>;  // model, layers, a, b
     std::map<Key, std::vector<Job*>> groups;
     for (Job* j : jobs) groups[{&j->ctx->model(), j->layers, j->a, j->b}].push_back(j);
+    const auto t0 = std::chrono::steady_clock::now();
     BatcherStats add;
     add.rounds = 1;
     std::vector<LayerSegment> layer_segs;
@@ -146,7 +148,9 @@ void ForwardBatcher::run_round(std::vector<Job*>& jobs) {
             }
         }
     }
+    add.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard<std::mutex> lock(m_);
+    stats_.seconds += add.seconds;
     stats_.rounds += add.rounds;
     stats_.passes += add.passes;
     stats_.segments += add.segments;

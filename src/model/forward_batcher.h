@@ -31,6 +31,7 @@ struct BatcherStats {
     int64_t passes = 0;        // fused passes (one per model and layer range per round)
     int64_t segments = 0;      // sequence segments in them
     int64_t rows = 0;          // rows (token positions) computed
+    double seconds = 0;        // time spent running rounds
 };
 
 class ForwardBatcher {

@@ -1,0 +1,120 @@
+// `hsd serve -m TARGET.gguf [decoding flags as hsd generate] [-np N] [-c CTX] [--host H]
+// [--port P] [--api-key KEY] [--chat-template NAME] [--metrics]`: an OpenAI-compatible HTTP
+// server (flag names as llama-server's). SIGINT / SIGTERM stop it cleanly (exit 0).
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <pthread.h>
+#include <thread>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/strings.h"
+#include "engine/engine.h"
+#include "kernels/matmul.h"
+#include "server/chat_format.h"
+#include "server/http_server.h"
+
+namespace hsd::cli {
+
+namespace {
+
+struct ServeOptions {
+    server::ServerOptions s;
+    std::string drafts, api_key_file;
+    int threads = 0;
+};
+
+void run_serve(ServeOptions o) {
+    o.s.drafts = split_list(o.drafts);
+    if (o.s.decoding.is_auto()) o.s.decoding.auto_drafts = o.s.drafts;
+    if (!o.api_key_file.empty()) {
+        if (!o.s.api_key.empty()) fail("give --api-key or --api-key-file, not both");
+        std::ifstream in(o.api_key_file);
+        if (!in || !std::getline(in, o.s.api_key) || o.s.api_key.empty())
+            fail(fmt::format("cannot read an API key from the first line of '{}'", o.api_key_file));
+    }
+    if (!o.s.chat_template.empty()) server::chat_format_from_name(o.s.chat_template);  // fail before loading
+    o.s.decoding.validate();
+    o.s.sampling.validate();
+    // Batch-invariant kernels only: OpenBLAS sgemm (F32/BF16 weights, large batches) rounds
+    // differently with the number of rows, and a fused batch's rows depend on the other requests.
+    set_matmul_blas_threshold(0);
+
+    // Signals are taken by one thread (sigwait); every other thread, started after this, blocks them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    Engine engine({.threads = o.threads});
+    server::Server srv(engine, o.s);
+    const int port = srv.bind();
+    std::thread http([&] { srv.listen(); });
+    std::thread signals([&] {
+        int sig = 0;
+        sigwait(&set, &sig);
+        fmt::print(stderr, "hsd serve: {} received, shutting down (in-flight requests get up to {} ms)\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM", o.s.shutdown_grace_ms);
+        srv.stop();
+    });
+    signals.detach();
+    fmt::print(stderr, "hsd serve: listening on http://{}:{} (loading {})\n", o.s.host, port, o.s.model);
+    try {
+        srv.load();
+    } catch (...) {
+        srv.stop();
+        http.join();
+        throw;
+    }
+    fmt::print(stderr, "hsd serve: ready on http://{}:{}, {} slot(s), {} threads{}\n", o.s.host, port, o.s.n_slots,
+               engine.threads(), o.s.decoding.speculative() ? ", speculative" : "");
+    http.join();
+    fmt::print(stderr, "hsd serve: stopped\n");
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+    static ServeOptions o;
+    auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
+    cmd->add_option("-m,--model", o.s.model, "GGUF model (target)")->required();
+    cmd->add_option("-a,--alias", o.s.alias, "Model name in the API (default: the file's stem)");
+    cmd->add_option("--parallel", o.s.n_slots, "Slots: requests decoded at once, batched together (also -np)")
+        ->capture_default_str();
+    cmd->add_option("-c,--ctx-size", o.s.n_ctx, "Context size per slot in tokens (0 = the model's)")->capture_default_str();
+    cmd->add_option("-t,--threads", o.threads, "Threads (0 = all cores)")->capture_default_str();
+    cmd->add_option("-n,--n-predict", o.s.n_predict, "Default max tokens (-1 = until EOS or the context's end)")
+        ->capture_default_str();
+    cmd->add_option("--ubatch-size", o.s.chunk_tokens,
+                    "Most rows of one request per batched pass: longer prompts are processed in chunks between "
+                    "the other requests' steps (also -ub)")
+        ->capture_default_str();
+    cmd->add_option("--queue", o.s.queue_max, "Requests waiting for a slot before new ones get 503")->capture_default_str();
+    add_sampling_options(cmd, o.s.sampling);
+    cmd->add_option("-s,--seed", o.s.seed, "Seed for requests without one (-1 = random per request)")->capture_default_str();
+    add_decoding_options(cmd, o.s.decoding, o.drafts);
+    cmd->add_option("--host", o.s.host, "Address to listen on")->capture_default_str();
+    cmd->add_option("--port", o.s.port, "Port (0 = any free port)")->capture_default_str();
+    cmd->add_option("--api-key", o.s.api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
+    cmd->add_option("--api-key-file", o.api_key_file, "Read the API key from the first line of a file");
+    cmd->add_option("--chat-template", o.s.chat_template,
+                    "Chat format instead of the one recognised from tokenizer.chat_template: " +
+                        [] {
+                            std::string names;
+                            for (const std::string& n : server::chat_format_names()) names += (names.empty() ? "" : ", ") + n;
+                            return names;
+                        }());
+    cmd->add_flag("--metrics", o.s.metrics, "Serve Prometheus metrics at GET /metrics");
+    cmd->add_option("--shutdown-grace", o.s.shutdown_grace_ms,
+                    "On SIGINT/SIGTERM, milliseconds in-flight requests may take to finish before they are cancelled")
+        ->capture_default_str();
+    cmd->add_option("--max-body", o.s.max_body_bytes, "Largest request body in bytes")->capture_default_str();
+    cmd->callback([] { run_serve(o); });
+}
+
+}  // namespace hsd::cli
