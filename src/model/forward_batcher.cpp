@@ -91,8 +91,10 @@ void ForwardBatcher::drive(std::unique_lock<std::mutex>& lock) {
         }
         lock.lock();
         executing_ = false;
+        // Completion is published under m_: the jobs' threads read `finished` only with it held.
         int woken = 0;
         std::erase_if(pending_, [&](Job* j) {
+            if (j->done == j->n || j->error) j->finished = true;
             if (j->finished) ++woken;
             return j->finished;
         });
@@ -103,7 +105,8 @@ void ForwardBatcher::drive(std::unique_lock<std::mutex>& lock) {
 
 // One round: every job contributes up to chunk_ rows; jobs on the same model and layer range
 // (or the same model's head) become one fused pass. Called without m_ held: the jobs' threads
-// are all waiting, so only this thread touches the jobs and their contexts.
+// are all waiting, so only this thread touches the jobs' rows, progress and contexts (their
+// `finished` flags are set by drive(), under m_).
 void ForwardBatcher::run_round(std::vector<Job*>& jobs) {
     using Key = std::tuple<const void*, bool, int, int>;  // model, layers, a, b
     std::map<Key, std::vector<Job*>> groups;
@@ -137,15 +140,9 @@ void ForwardBatcher::run_round(std::vector<Job*>& jobs) {
                 Context::run_layers_fused(layer_segs, a, b);
             else
                 Context::head_fused(head_segs);
-            for (size_t i = 0; i < group.size(); ++i) {
-                group[i]->done += take[i];
-                if (group[i]->done == group[i]->n) group[i]->finished = true;
-            }
+            for (size_t i = 0; i < group.size(); ++i) group[i]->done += take[i];
         } catch (...) {
-            for (Job* j : group) {
-                j->error = std::current_exception();
-                j->finished = true;
-            }
+            for (Job* j : group) j->error = std::current_exception();
         }
     }
     add.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
