@@ -3,7 +3,9 @@
 // passes, chunked prompts and sessions of every decoding mode stepped concurrently.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -153,6 +155,44 @@ TEST(Batching, ErrorsStayWithTheirSession) {
     t2.join();
     EXPECT_EQ(ok, expected);
     EXPECT_NE(error.find("context"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace hsd
+
+namespace hsd {
+namespace {
+
+// Sequences whose prompts take different numbers of rounds must still end up in the same
+// passes once they decode (pick_round runs head passes first): otherwise half of them would sit
+// in their layers while the others are in their head, and every round would pay for a layer
+// pass of half the rows.
+TEST(Batching, SequencesThatStartOutOfPhaseShareTheirPasses) {
+    Engine e({.threads = 1});
+    const Tokenizer& tok = e.model(shared("hsd-target")).tokenizer();
+    ForwardBatcher batcher(e.compute_mutex(), 4);
+    const std::vector<std::string> prompts = {"a", "def f(x): return x", "import os\nimport sys\nimport re",
+                                              "class A:\n    def __init__(self):\n        self.x = 1"};
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<ForwardBatcher::Participant>> joined;
+    std::atomic<int> ready{0};
+    std::mutex start_m;
+    start_m.lock();  // every thread takes part before any computes
+    for (size_t i = 0; i < prompts.size(); ++i)
+        threads.emplace_back([&, i] {
+            ForwardBatcher::Participant p(batcher);
+            ++ready;
+            { std::lock_guard<std::mutex> go(start_m); }
+            Session s(e, opts("", 0, 0));
+            s.start(tok.encode(prompts[i], true), 48, true);
+            while (!s.done()) s.step();
+        });
+    while (ready < (int)prompts.size()) std::this_thread::yield();
+    start_m.unlock();
+    for (auto& t : threads) t.join();
+    const BatcherStats st = batcher.stats();
+    // 4 sequences x 48 steps x (layers + head) passes if fully fused: 96 passes of 4 segments.
+    EXPECT_GT((double)st.segments / (double)st.passes, 3.0) << st.segments << " segments in " << st.passes << " passes";
 }
 
 }  // namespace

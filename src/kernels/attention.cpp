@@ -97,75 +97,93 @@ void weighted_sum_generic(int nr, const float* p, int64_t ldp, const float* v, i
     }
 }
 
-}  // namespace
-
-void attention(ThreadPool& pool, const float* q, const float* keys, const float* values, int64_t capacity, int64_t n,
-               int64_t p0, int n_head, int n_kv, int hd, float* out) {
+// One task: kv head `kvh`, query rows [r0, r0 + kRowsPerTask) of one sequence.
+void attend_block(const AttentionSeq& a, int n_head, int n_kv, int hd, int64_t blocks, int64_t task) {
     const int group = n_head / n_kv;
     const int64_t q_stride = (int64_t)n_head * hd;
     const float scale = 1.0f / std::sqrt((float)hd);
-    const int64_t rows = n * group;  // query rows per kv head: (token, head of the group), token-major
-    const int64_t blocks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+    const int64_t rows = a.n * group;  // query rows per kv head: (token, head of the group), token-major
+    const int64_t p0 = a.p0;
+    const float* q = a.q;
+    float* out = a.out;
+    const int kvh = (int)(task / blocks);
+    const int64_t r0 = task % blocks * kRowsPerTask;
+    const int nr = (int)std::min<int64_t>(kRowsPerTask, rows - r0);
+    const int64_t max_len = p0 + (r0 + nr - 1) / group + 1;
+    const int64_t ld = (max_len + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
 
-    pool.parallel_for(n_kv * blocks, [&](int64_t task) {
-        const int kvh = (int)(task / blocks);
-        const int64_t r0 = task % blocks * kRowsPerTask;
-        const int nr = (int)std::min<int64_t>(kRowsPerTask, rows - r0);
-        const int64_t max_len = p0 + (r0 + nr - 1) / group + 1;
-        const int64_t ld = (max_len + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
-
-        static thread_local std::vector<float> qs, s;
-        qs.resize((size_t)(kRowsPerTask * hd));
-        s.resize((size_t)(kRowsPerTask * ld));
-        float* o[kRowsPerTask];
-        int64_t len[kRowsPerTask];
-        for (int r = 0; r < nr; ++r) {
-            const int64_t t = (r0 + r) / group;
-            const int h = kvh * group + (int)((r0 + r) % group);
-            const float* qh = q + t * q_stride + (int64_t)h * hd;
-            for (int d = 0; d < hd; ++d) qs[(size_t)(r * hd + d)] = qh[d] * scale;
-            o[r] = out + t * q_stride + (int64_t)h * hd;
-            len[r] = p0 + t + 1;
-        }
-        const float* k = keys + (int64_t)kvh * capacity * hd;
-        const float* v = values + (int64_t)kvh * capacity * hd;
-
+    static thread_local std::vector<float> qs, s;
+    qs.resize((size_t)(kRowsPerTask * hd));
+    s.resize((size_t)(kRowsPerTask * ld));
+    float* o[kRowsPerTask];
+    int64_t len[kRowsPerTask];
+    for (int r = 0; r < nr; ++r) {
+        const int64_t t = (r0 + r) / group;
+        const int h = kvh * group + (int)((r0 + r) % group);
+        const float* qh = q + t * q_stride + (int64_t)h * hd;
+        for (int d = 0; d < hd; ++d) qs[(size_t)(r * hd + d)] = qh[d] * scale;
+        o[r] = out + t * q_stride + (int64_t)h * hd;
+        len[r] = p0 + t + 1;
+    }
+    const float* k = a.keys + (int64_t)kvh * a.capacity * hd;
+    const float* v = a.values + (int64_t)kvh * a.capacity * hd;
 #if defined(__AVX512F__)
-        switch (nr) {
-            case 8: scores<8>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 7: scores<7>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 6: scores<6>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 5: scores<5>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 4: scores<4>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 3: scores<3>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            case 2: scores<2>(qs.data(), hd, k, max_len, s.data(), ld); break;
-            default: scores<1>(qs.data(), hd, k, max_len, s.data(), ld); break;
-        }
+    switch (nr) {
+        case 8: scores<8>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 7: scores<7>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 6: scores<6>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 5: scores<5>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 4: scores<4>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 3: scores<3>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        case 2: scores<2>(qs.data(), hd, k, max_len, s.data(), ld); break;
+        default: scores<1>(qs.data(), hd, k, max_len, s.data(), ld); break;
+    }
 #else
-        scores_generic(nr, qs.data(), hd, k, max_len, s.data(), ld);
+    scores_generic(nr, qs.data(), hd, k, max_len, s.data(), ld);
 #endif
-        // Softmax over each row's own causal length; later positions of the block get weight
-        // 0 (adding 0 * v leaves every sum unchanged, so rows match single-query results).
-        for (int r = 0; r < nr; ++r) {
-            float* sr = s.data() + r * ld;
-            softmax(sr, len[r]);
-            std::fill(sr + len[r], sr + max_len, 0.0f);
-        }
+    // Softmax over each row's own causal length; later positions of the block get weight
+    // 0 (adding 0 * v leaves every sum unchanged, so rows match single-query results).
+    for (int r = 0; r < nr; ++r) {
+        float* sr = s.data() + r * ld;
+        softmax(sr, len[r]);
+        std::fill(sr + len[r], sr + max_len, 0.0f);
+    }
 #if defined(__AVX512F__)
-        switch ((hd + 15) / 16) {
-            case 1: weighted_sum_rows<1>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 2: weighted_sum_rows<2>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 3: weighted_sum_rows<3>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 4: weighted_sum_rows<4>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 5: weighted_sum_rows<5>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 6: weighted_sum_rows<6>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 7: weighted_sum_rows<7>(nr, s.data(), ld, v, hd, max_len, o); return;
-            case 8: weighted_sum_rows<8>(nr, s.data(), ld, v, hd, max_len, o); return;
-            default: break;  // heads wider than 128: portable loop
-        }
+    switch ((hd + 15) / 16) {
+        case 1: weighted_sum_rows<1>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 2: weighted_sum_rows<2>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 3: weighted_sum_rows<3>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 4: weighted_sum_rows<4>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 5: weighted_sum_rows<5>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 6: weighted_sum_rows<6>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 7: weighted_sum_rows<7>(nr, s.data(), ld, v, hd, max_len, o); return;
+        case 8: weighted_sum_rows<8>(nr, s.data(), ld, v, hd, max_len, o); return;
+        default: break;  // heads wider than 128: portable loop
+    }
 #endif
-        weighted_sum_generic(nr, s.data(), ld, v, hd, max_len, o);
+    weighted_sum_generic(nr, s.data(), ld, v, hd, max_len, o);
+}
+
+int64_t blocks_of(const AttentionSeq& a, int n_head, int n_kv) {
+    return (a.n * (n_head / n_kv) + kRowsPerTask - 1) / kRowsPerTask;
+}
+
+}  // namespace
+
+void attention_multi(ThreadPool& pool, std::span<const AttentionSeq> seqs, int n_head, int n_kv, int hd) {
+    // Tasks of every sequence in one parallel region: (sequence, kv head, row block).
+    std::vector<int64_t> first(seqs.size() + 1, 0);
+    for (size_t i = 0; i < seqs.size(); ++i) first[i + 1] = first[i] + n_kv * blocks_of(seqs[i], n_head, n_kv);
+    pool.parallel_for(first.back(), [&](int64_t task) {
+        const size_t i = (size_t)(std::upper_bound(first.begin(), first.end(), task) - first.begin()) - 1;
+        attend_block(seqs[i], n_head, n_kv, hd, blocks_of(seqs[i], n_head, n_kv), task - first[i]);
     });
+}
+
+void attention(ThreadPool& pool, const float* q, const float* keys, const float* values, int64_t capacity, int64_t n,
+               int64_t p0, int n_head, int n_kv, int hd, float* out) {
+    const AttentionSeq one{q, keys, values, capacity, n, p0, out};
+    attention_multi(pool, {&one, 1}, n_head, n_kv, hd);
 }
 
 }  // namespace hsd

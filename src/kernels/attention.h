@@ -1,6 +1,7 @@
 #pragma once
 // Causal grouped-query attention over the KV cache layout of kvcache/kv_cache.h.
 #include <cstdint>
+#include <span>
 
 namespace hsd {
 
@@ -16,5 +17,16 @@ class ThreadPool;
 // weighted sum: over positions), so a batch gives bit-identical rows to single queries.
 void attention(ThreadPool& pool, const float* q, const float* keys, const float* values, int64_t capacity, int64_t n,
                int64_t p0, int n_head, int n_kv, int hd, float* out);
+
+// Several sequences (each with its own cache) in one parallel region, as a fused pass over
+// sequences needs: each row gets exactly what attention() gives it alone.
+struct AttentionSeq {
+    const float* q;
+    const float* keys;
+    const float* values;
+    int64_t capacity, n, p0;
+    float* out;
+};
+void attention_multi(ThreadPool& pool, std::span<const AttentionSeq> seqs, int n_head, int n_kv, int hd);
 
 }  // namespace hsd

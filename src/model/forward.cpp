@@ -85,14 +85,18 @@ void Context::run_layers_fused(std::span<const LayerSegment> segs, int a, int b)
     s0.ensure_scratch(n);
     ThreadPool& pool = s0.pool_;
     const int64_t d = c.n_embd, kvd = c.kv_dim(), qd = c.q_dim();
+    std::vector<AttentionSeq> att_seqs;
+    att_seqs.reserve(segs.size());
     float *xn = s0.xn_.data(), *q = s0.q_.data(), *k = s0.k_.data(), *v = s0.v_.data(), *att = s0.att_.data(),
           *tmp = s0.tmp_.data();
 
     for (int l = a; l < b; ++l) {
         const LayerWeights& L = model.layer(l);
 
-        // Attention block: projections for all rows at once, then per sequence.
+        // Attention block: projections for all rows at once, then per sequence (one parallel
+        // region for all of them).
         int64_t t = 0;
+        att_seqs.clear();
         for (const LayerSegment& g : segs)
             for (int64_t i = 0; i < g.n; ++i, ++t) rmsnorm(g.h + i * d, L.attn_norm.data(), d, c.rms_eps, xn + t * d);
         const MatmulJob qkv[3] = {{&L.wq, q}, {&L.wk, k}, {&L.wv, v}};
@@ -111,10 +115,10 @@ void Context::run_layers_fused(std::span<const LayerSegment> segs, int a, int b)
                 cache.store(l, g.pos0 + i, k + r * kvd, v + r * kvd);
             }
             cache.set_length(l, g.pos0 + g.n);
-            attention(pool, q + t * qd, cache.keys(l), cache.values(l), cache.capacity(), g.n, g.pos0, c.n_head,
-                      c.n_head_kv, c.head_dim, att + t * qd);
+            att_seqs.push_back({q + t * qd, cache.keys(l), cache.values(l), cache.capacity(), g.n, g.pos0, att + t * qd});
             t += g.n;
         }
+        attention_multi(pool, att_seqs, c.n_head, c.n_head_kv, c.head_dim);
         matmul(pool, L.wo, att, n, tmp);
         t = 0;
         for (const LayerSegment& g : segs)

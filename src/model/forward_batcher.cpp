@@ -83,7 +83,7 @@ void ForwardBatcher::submit(Job& job) {
 void ForwardBatcher::drive(std::unique_lock<std::mutex>& lock) {
     while (!executing_ && running_ == 0 && !pending_.empty()) {
         executing_ = true;
-        std::vector<Job*> jobs = pending_;
+        std::vector<Job*> jobs = pick_round();
         lock.unlock();
         {
             std::lock_guard<std::mutex> compute(compute_);
@@ -101,6 +101,26 @@ void ForwardBatcher::drive(std::unique_lock<std::mutex>& lock) {
         running_ += woken;
         cv_.notify_all();
     }
+}
+
+// Heads first: when a head pass (cheap) is pending, layer passes wait one round, so that the
+// sequences it releases join them. Without this, sequences that started at different times
+// stay out of phase forever (half of them in their layers while the others are in their head),
+// and every round pays for a full pass of the layers for half the rows. A layer job is
+// deferred at most once in a row, so nothing waits for long.
+std::vector<ForwardBatcher::Job*> ForwardBatcher::pick_round() {
+    bool any_head = false;
+    for (const Job* j : pending_) any_head |= !j->layers;
+    std::vector<Job*> jobs;
+    for (Job* j : pending_) {
+        if (j->layers && any_head && !j->deferred) {
+            j->deferred = true;
+            continue;
+        }
+        j->deferred = false;
+        jobs.push_back(j);
+    }
+    return jobs;
 }
 
 // One round: every job contributes up to chunk_ rows; jobs on the same model and layer range

@@ -75,6 +75,7 @@ private:
         float* logits = nullptr;
         int64_t n = 0, pos0 = 0;
         int64_t done = 0;  // rows processed
+        bool deferred = false;  // waited one round for a head pass to finish (pick_round)
         bool finished = false;
         std::exception_ptr error;
     };
@@ -84,6 +85,7 @@ private:
     void leave();
     // Runs rounds while every participant waits and work is pending. Called with lock held.
     void drive(std::unique_lock<std::mutex>& lock);
+    std::vector<Job*> pick_round();
     void run_round(std::vector<Job*>& jobs);
 
     std::mutex& compute_;

@@ -276,6 +276,7 @@ struct Server::Impl {
         }
         check_model(g.model);
         TaskSpec spec = make_spec(g, std::move(prompt), prompt_param, extra_stops);
+        spec.stream = g.stream;
         rc.prompt_text = echo ? prompt_text : "";
         rc.n_probs = spec.n_probs;
         rc.include_usage = g.include_usage;

@@ -31,7 +31,7 @@ void Task::emit(std::string text, std::vector<TokenLogprob> tokens) {
         text_ += text;
         for (TokenLogprob& t : tokens) tokens_.push_back(std::move(t));
     }
-    cv_.notify_all();
+    if (spec_.stream) cv_.notify_all();
 }
 
 void Task::finish(TaskResult r) {

@@ -43,6 +43,9 @@ struct TaskSpec {
     bool ignore_eos = false;
     std::vector<std::string> stop;  // never emitted; found across token boundaries
     int n_probs = -1;               // >= 0: per-token logprobs with that many alternatives
+    // The HTTP side waits for every release (streaming) or only for the end: a waiter woken
+    // per token would preempt the batched forward passes for nothing.
+    bool stream = false;
 };
 
 struct TaskResult {
