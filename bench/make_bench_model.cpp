@@ -5,6 +5,8 @@
 //
 //   make_bench_model --tokenizer-from hsd-m1.gguf --out bench-1b-F16.gguf
 //                    [--embd 2048 --layers 22 --heads 32 --kv-heads 4 --ffn 5632] [--seed 1]
+//   make_bench_model --widen-ffn-of hsd-target.gguf --ffn 12288 --out hsd-target-xl.gguf
+//       the same function bit for bit at a big model's cost (model/widen_ffn.h)
 #include <fmt/format.h>
 
 #include <cmath>
@@ -17,6 +19,7 @@
 #include "common/fp16.h"
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
+#include "model/widen_ffn.h"
 
 using namespace hsd;
 
@@ -44,7 +47,7 @@ struct Rng {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string tok_from, out;
+    std::string tok_from, out, widen_from;
     int embd = 2048, layers = 22, heads = 32, kv_heads = 4, ffn = 5632;
     uint64_t seed = 1;
     for (int i = 1; i < argc; ++i) {
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--tokenizer-from") tok_from = next();
+        else if (a == "--widen-ffn-of") widen_from = next();
         else if (a == "--out") out = next();
         else if (a == "--embd") embd = std::stoi(next());
         else if (a == "--layers") layers = std::stoi(next());
@@ -62,6 +66,16 @@ int main(int argc, char** argv) {
         else if (a == "--ffn") ffn = std::stoi(next());
         else if (a == "--seed") seed = std::stoull(next());
         else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
+    }
+    if (!widen_from.empty() && !out.empty()) {
+        try {
+            write_widened_ffn(widen_from, out, ffn, seed);
+            fmt::print("{}: {} with every FFN widened to {} (inert units)\n", out, widen_from, ffn);
+        } catch (const Error& e) {
+            fmt::print(stderr, "error: {}\n", e.what());
+            return 1;
+        }
+        return 0;
     }
     if (tok_from.empty() || out.empty()) {
         fmt::print(stderr, "usage: make_bench_model --tokenizer-from MODEL.gguf --out OUT.gguf [shape options]\n");
