@@ -6,7 +6,8 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <pthread.h>
+#include <cerrno>
+#include <unistd.h>
 #include <thread>
 
 #include "cli/commands.h"
@@ -20,6 +21,15 @@
 namespace hsd::cli {
 
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int sig) {
+    const int saved = errno;
+    if (write(g_signal_pipe[1], &sig, sizeof sig) < 0) {
+    }
+    errno = saved;
+}
 
 struct ServeOptions {
     server::ServerOptions s;
@@ -43,12 +53,17 @@ void run_serve(ServeOptions o) {
     // differently with the number of rows, and a fused batch's rows depend on the other requests.
     set_matmul_blas_threshold(0);
 
-    // Signals are taken by one thread (sigwait); every other thread, started after this, blocks them.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // SIGINT / SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe);
+    // a thread reads it and stops the server. (Blocking the signals and sigwait()ing is not
+    // enough: libraries start threads before main, e.g. OpenBLAS, and the kernel may deliver
+    // the signal to one of them.) A second signal ends the process at once.
+    if (pipe(g_signal_pipe) != 0) fail("cannot create the signal pipe");
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     Engine engine({.threads = o.threads});
@@ -57,23 +72,32 @@ void run_serve(ServeOptions o) {
     std::thread http([&] { srv.listen(); });
     std::thread signals([&] {
         int sig = 0;
-        sigwait(&set, &sig);
+        while (read(g_signal_pipe[0], &sig, sizeof sig) < 0 && errno == EINTR) {
+        }
+        if (sig == 0) return;  // the pipe closed: the server stopped for another reason
         fmt::print(stderr, "hsd serve: {} received, shutting down (in-flight requests get up to {} ms)\n",
                    sig == SIGINT ? "SIGINT" : "SIGTERM", o.s.shutdown_grace_ms);
         srv.stop();
     });
-    signals.detach();
+    auto close_signals = [&] {
+        const int none = 0;
+        if (write(g_signal_pipe[1], &none, sizeof none) < 0) {
+        }
+        signals.join();
+    };
     fmt::print(stderr, "hsd serve: listening on http://{}:{} (loading {})\n", o.s.host, port, o.s.model);
     try {
         srv.load();
     } catch (...) {
         srv.stop();
         http.join();
+        close_signals();
         throw;
     }
     fmt::print(stderr, "hsd serve: ready on http://{}:{}, {} slot(s), {} threads{}\n", o.s.host, port, o.s.n_slots,
                engine.threads(), o.s.decoding.speculative() ? ", speculative" : "");
     http.join();
+    close_signals();
     fmt::print(stderr, "hsd serve: stopped\n");
 }
 

@@ -40,6 +40,11 @@ public:
     const std::vector<TokenId>& step();
     // The result so far; complete once done().
     const SpeculativeResult& result() const { return r_; }
+    // Ends the generation early (a server's stop string, a cancelled request): timings and
+    // per-level counters are final from here, stop_reason is `reason`. No-op once done().
+    void end(const char* reason) {
+        if (!done_) stop(reason);
+    }
 
 private:
     void stop(const char* reason);

@@ -77,6 +77,10 @@ const std::vector<TokenId>& Session::step() {
     return gen_->step();
 }
 
+void Session::end(const char* reason) {
+    if (gen_) gen_->end(reason);
+}
+
 SessionResult Session::result() const {
     SessionResult r;
     if (gen_) static_cast<SpeculativeResult&>(r) = gen_->result();

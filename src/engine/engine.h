@@ -91,6 +91,9 @@ public:
     const std::vector<TokenId>& step();
     // The generation so far; complete once done().
     SessionResult result() const;
+    // Ends the generation before its limits (stop string found, request cancelled); result()
+    // is then complete, with stop_reason `reason`.
+    void end(const char* reason);
     // start() and step() to the end; on_token sees every token as it is committed.
     SessionResult generate(const std::string& prompt, int n_predict, bool ignore_eos,
                            const std::function<void(TokenId)>& on_token = {});

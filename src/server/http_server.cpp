@@ -482,8 +482,16 @@ Server::Server(Engine& engine, ServerOptions options)
         if (!res.body.empty()) return;  // a handler already answered
         if (res.status == 404)
             send_error(res, ApiError(404, fmt::format("unknown endpoint: {} {}", req.method, req.path), "not_found_error"));
+        else if (res.status == 413 &&
+                 req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
+            // cpp-httplib (0.11, as packaged) caps form-encoded bodies at 8 KiB before any handler
+            // runs; curl -d sends that type unless told otherwise.
+            send_error(res, ApiError(413,
+                                     "form-encoded request bodies are limited to 8192 bytes: send the JSON with "
+                                     "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+                                     "invalid_request_error"));
         else if (res.status == 413)
-            send_error(res, ApiError(413, "the request body is larger than the server's limit",
+            send_error(res, ApiError(413, "the request body is larger than the server's limit (--max-body)",
                                      "invalid_request_error"));
         else
             send_error(res, ApiError(res.status, fmt::format("HTTP {}", res.status), "invalid_request_error"));

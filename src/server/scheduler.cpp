@@ -251,6 +251,7 @@ void Scheduler::run_task(Slot& slot, Task& task) {
         const std::string tail = stop.feed(utf8.flush());
         release(tail + (stop.stopped() ? std::string() : stop.flush()), true);
     }
+    if (!s.done()) s.end(cancelled ? "cancelled" : "stop");  // final timings and level counters
     r.session = s.result();
     if (cancelled)
         r.finish_reason = "cancelled";
