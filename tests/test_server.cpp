@@ -152,11 +152,9 @@ TEST(Server, FullQueueAnswers503WithRetryAfter) {
     o.queue_max = 0;
     LiveServer s(o);
     // Occupy the only slot with a long streamed request.
-    std::atomic<bool> started{false};
     std::thread busy([&] {
         json body = {{"prompt", "x"}, {"max_tokens", 400}, {"ignore_eos", true}, {"stream", true}, {"temperature", 0}};
         s.client().Post("/v1/completions", httplib::Headers{}, body.dump(), "application/json");
-        (void)started;
     });
     for (int i = 0; i < 200 && s.all_idle(); ++i) std::this_thread::sleep_for(10ms);
     auto res = s.client().Post("/v1/completions", json({{"prompt", "y"}, {"max_tokens", 4}}).dump(), "application/json");

@@ -52,10 +52,8 @@ void print_json(const GenerateOptions& o, const Session& s, const SessionResult&
     j["text"] = tok.decode(r.tokens);
     j["stop_reason"] = r.stop_reason;
     j["seed"] = o.sampling.seed;
-    // Floats go through their shortest decimal form so 0.05f prints as 0.05.
-    auto num = [](float f) { return std::stod(fmt::format("{}", f)); };
-    j["sampling"] = {{"temperature", num(o.sampling.temperature)}, {"top_k", o.sampling.top_k},
-                     {"top_p", num(o.sampling.top_p)}, {"min_p", num(o.sampling.min_p)}};
+    j["sampling"] = {{"temperature", json_float(o.sampling.temperature)}, {"top_k", o.sampling.top_k},
+                     {"top_p", json_float(o.sampling.top_p)}, {"min_p", json_float(o.sampling.min_p)}};
     j["threads"] = s.threads();
     j["timings"] = timings_json(r);
     if (r.plan) j["plan"] = r.plan->to_json();

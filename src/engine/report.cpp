@@ -4,6 +4,8 @@
 
 namespace hsd {
 
+double json_float(float f) { return std::stod(fmt::format("{}", f)); }
+
 nlohmann::json level_json(const LevelStats& s, bool is_target) {
     nlohmann::json j = {{"name", s.name}, {"n_forward", s.n_forward}, {"seconds", s.seconds}};
     if (!is_target) {

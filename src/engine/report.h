@@ -13,6 +13,9 @@
 
 namespace hsd {
 
+// A float as the double of its shortest decimal form (0.05f -> 0.05, not 0.0500000007), for JSON.
+double json_float(float f);
+
 // One level's counters. The target (last level) proposes nothing, so it gets no draft fields.
 nlohmann::json level_json(const LevelStats& s, bool is_target);
 // Every level, bottom first, the target last.

@@ -74,6 +74,7 @@ struct Server::Impl {
     std::unique_ptr<Scheduler> sched;
     const Model* target = nullptr;
     ChatFormat chat_format = ChatFormat::ChatML;
+    std::string chat_template;       // the model's tokenizer.chat_template ("" if none)
     std::string chat_format_source;  // "forced", "detected" or "default (no template)"
     std::vector<std::string> allowed_models;
     std::atomic<uint64_t> next_id{1};
@@ -110,8 +111,9 @@ struct Server::Impl {
             Session s(engine, check);
         }
         sched = std::make_unique<Scheduler>(engine, so);
-        const std::string tmpl =
-            target->file().find("tokenizer.chat_template") ? target->file().get_string("tokenizer.chat_template") : "";
+        const gguf::File& f = target->file();
+        chat_template = f.find("tokenizer.chat_template") ? f.get_string("tokenizer.chat_template") : "";
+        const std::string& tmpl = chat_template;
         if (!o.chat_template.empty()) {
             chat_format = chat_format_from_name(o.chat_template);
             chat_format_source = "forced (--chat-template)";
@@ -389,25 +391,22 @@ struct Server::Impl {
 
     json generation_settings() const {
         const SamplingParams& s = o.sampling;
-        auto num = [](float f) { return std::stod(fmt::format("{}", f)); };
         return {{"n_ctx", sched ? sched->n_ctx() : o.n_ctx},
                 {"n_predict", o.n_predict},
-                {"temperature", num(s.temperature)},
+                {"temperature", json_float(s.temperature)},
                 {"top_k", s.top_k},
-                {"top_p", num(s.top_p)},
-                {"min_p", num(s.min_p)},
+                {"top_p", json_float(s.top_p)},
+                {"min_p", json_float(s.min_p)},
                 {"speculative", o.decoding.speculative()}};
     }
 
     void props(httplib::Response& res) {
         require_ready();
-        const std::string tmpl =
-            target->file().find("tokenizer.chat_template") ? target->file().get_string("tokenizer.chat_template") : "";
         send_json(res, {{"default_generation_settings", generation_settings()},
                         {"total_slots", o.n_slots},
                         {"model_path", o.model},
                         {"model_alias", model_name()},
-                        {"chat_template", tmpl},
+                        {"chat_template", chat_template},
                         {"chat_format", chat_format_name(chat_format)},
                         {"chat_format_source", chat_format_source},
                         {"build_info", "hsd 0.1.0"}});

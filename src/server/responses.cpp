@@ -41,15 +41,20 @@ json bytes_of(const std::string& s) {
     return b;
 }
 
+// {"token", "logprob", "bytes"} of an alternative (with its "id" for llama-server's shape).
+json alternative(const ResponseContext& rc, TokenId id, float logprob, bool with_id) {
+    const std::string b = rc.tokenizer->token_bytes(id);
+    json j = {{"token", b}, {"logprob", logprob}, {"bytes", bytes_of(b)}};
+    if (with_id) j["id"] = id;
+    return j;
+}
+
 // OpenAI chat logprobs: {"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}.
 json chat_logprobs(const ResponseContext& rc, const std::vector<TokenLogprob>& lp) {
     json content = json::array();
     for (const TokenLogprob& t : lp) {
         json top = json::array();
-        for (const auto& [id, l] : t.top) {
-            const std::string b = rc.tokenizer->token_bytes(id);
-            top.push_back({{"token", b}, {"logprob", l}, {"bytes", bytes_of(b)}});
-        }
+        for (const auto& [id, l] : t.top) top.push_back(alternative(rc, id, l, false));
         content.push_back({{"token", t.bytes}, {"logprob", t.logprob}, {"bytes", bytes_of(t.bytes)}, {"top_logprobs", top}});
     }
     return {{"content", content}, {"refusal", nullptr}};
@@ -75,10 +80,7 @@ json native_probs(const ResponseContext& rc, const std::vector<TokenLogprob>& lp
     json out = json::array();
     for (const TokenLogprob& t : lp) {
         json top = json::array();
-        for (const auto& [id, l] : t.top) {
-            const std::string b = rc.tokenizer->token_bytes(id);
-            top.push_back({{"id", id}, {"token", b}, {"logprob", l}, {"bytes", bytes_of(b)}});
-        }
+        for (const auto& [id, l] : t.top) top.push_back(alternative(rc, id, l, true));
         out.push_back({{"id", t.id}, {"token", t.bytes}, {"logprob", t.logprob}, {"bytes", bytes_of(t.bytes)},
                        {"top_logprobs", top}});
     }
@@ -125,7 +127,6 @@ json chat_response(const ResponseContext& rc, const TaskResult& r, const std::ve
 json native_response(const ResponseContext& rc, const TaskResult& r, const std::vector<TokenLogprob>& lp,
                      const TaskSpec& spec, bool streamed) {
     const SamplingParams& s = spec.sampling;
-    auto num = [](float f) { return std::stod(fmt::format("{}", f)); };
     json j = {{"content", streamed ? std::string() : r.text},
               {"id_slot", r.slot},
               {"stop", true},
@@ -135,10 +136,10 @@ json native_response(const ResponseContext& rc, const TaskResult& r, const std::
               {"generation_settings",
                {{"n_predict", spec.n_predict},
                 {"seed", s.seed},
-                {"temperature", num(s.temperature)},
+                {"temperature", json_float(s.temperature)},
                 {"top_k", s.top_k},
-                {"top_p", num(s.top_p)},
-                {"min_p", num(s.min_p)},
+                {"top_p", json_float(s.top_p)},
+                {"min_p", json_float(s.min_p)},
                 {"stop", spec.stop},
                 {"ignore_eos", spec.ignore_eos},
                 {"n_probs", std::max(0, spec.n_probs)},
