@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark whose figures docs/BENCHMARKS.md quotes and writes the results to
 # bench/results/ (JSON, TSV) and the plots to docs/img/. Needs ../shared and a Release build
-# in build/ (cmake -S . -B build && cmake --build build -j). About 75 minutes on 2 cores.
+# in build/ (cmake -S . -B build && cmake --build build -j). About 100 minutes on 2 cores.
 #
-#   bash scripts/bench_all.sh [forward|hsd|hispec|planner ...]   (default: all)
+#   bash scripts/bench_all.sh [forward|quant|tokenizer|hsd|hispec|planner|auto ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/bench
@@ -11,7 +11,7 @@ R=bench/results
 IMG=docs/img
 S=../shared
 mkdir -p "$R" "$IMG"
-what=${*:-forward quant tokenizer hsd hispec planner}
+what=${*:-forward quant tokenizer hsd hispec planner auto}
 HE=$S/prompts/HumanEval.jsonl.gz
 SB=$S/prompts/spec_bench_question.jsonl
 
@@ -102,6 +102,29 @@ planner)
         "hsd plan: predicted vs measured tokens/s, HumanEval 8-19 (profiled on 0-7)" \
         $R/planner_t0.tsv "greedy" $R/planner_t1.tsv "temperature 1"
     ;;
-*) echo "unknown benchmark '$w' (forward, hsd, hispec, planner)" >&2; exit 2 ;;
+auto)
+    # --hierarchy auto (planned inside the process, with the cost/acceptance cache) against a
+    # static grid, whole-process tokens/s (load + planning + generation), 256 greedy tokens per
+    # process, auto with a cold and with a warm cache (bench/bench_auto.py; drift prompts made by
+    # bench/make_drift_prompts.py). hsd-target: 15 static configs + auto cold + auto warm per
+    # prompt, ~17 s per prompt (~28 s for the 750-token Spec-Bench summarization/rag prompts):
+    # HumanEval 8-17 (10 prompts) ~3 min, Spec-Bench 2 per category (26) ~7.5 min, drift (10)
+    # ~3 min: ~14 minutes on 2 cores.
+    python3 bench/make_drift_prompts.py
+    python3 bench/bench_auto.py --set humaneval,specbench,drift --target $S/models/hsd-target.gguf --results $R
+    # hsd-target-xl (FFN 12288, ~6-8x slower; built under $HSD_BENCH_DIR, default /tmp/hsd-bench,
+    # if missing): 9 static configs, ~50 s per prompt: HumanEval 8-10, Spec-Bench coding,
+    # math_reasoning, translation x 1, 4 drift prompts (2 of each kind): ~9 minutes.
+    XL_CFG="ar;m1:4;m2:3;ngram3:4;@8:4;ngram3:3,m1:4;m0:3,m1:6;m1:3,m2:6;m0:3,m1:6,m2:12"
+    python3 bench/bench_auto.py --set humaneval --target xl --configs "$XL_CFG" --prompts 8-10 --results $R
+    python3 bench/bench_auto.py --set specbench --target xl --configs "$XL_CFG" --per-category 1 \
+        --categories coding,math_reasoning,translation --results $R
+    python3 bench/bench_auto.py --set drift --target xl --configs "$XL_CFG" --pick 0,1,8,9 --results $R
+    D=$R/auto_drift_runs/hsd-target
+    bench/plot_plan_history.sh $IMG/planner_plan_over_time.png \
+        "hsd-target --hierarchy auto (warm cache), drift prompts: the plan over one generation" \
+        $D/copy_then_new_HumanEval_8.json $D/new_then_copy_HumanEval_3.json
+    ;;
+*) echo "unknown benchmark '$w' (forward, quant, tokenizer, hsd, hispec, planner, auto)" >&2; exit 2 ;;
 esac
 done

@@ -30,7 +30,7 @@ struct GenerateOptions {
     int threads = 0;
     SamplingParams sampling;
     int64_t seed = -1;
-    bool json = false, ignore_eos = false, no_display_prompt = false;
+    bool json = false, ignore_eos = false, no_display_prompt = false, verbose = false;
     DecodingRequest decoding;
     bool compare_ar = false;
 };
@@ -112,12 +112,23 @@ void run_generate(GenerateOptions o) {
     so.n_ctx = o.n_ctx;
     so.sampling = o.sampling;
     so.decoding = o.decoding;
+    // --verbose: the plan over time, as it happens (the same events as --json's plan.history).
+    if (o.verbose && o.decoding.is_auto())
+        so.on_plan_event = [](const nlohmann::json& e) {
+            std::string acc;
+            for (const auto& [name, a] : e["accept"].items()) acc += fmt::format(" {}={:.2f}", name, a.get<double>());
+            fmt::print(stderr, "\n[plan] token {:4} step {:3}: {} (predicted {:.0f} tokens/s{}); acceptance by the target:{}\n",
+                       e["token"].get<int64_t>(), e["step"].get<int64_t>(), e["hierarchy"].get<std::string>(),
+                       e["predicted_tokens_per_second"].get<double>(),
+                       e.contains("previous_predicted_tokens_per_second")
+                           ? fmt::format(", the previous plan now {:.0f}",
+                                         e["previous_predicted_tokens_per_second"].get<double>())
+                           : std::string(),
+                       acc);
+        };
     Session session(engine, so);
     const std::vector<TokenId> prompt = session.tokenize(o.prompt);
     session.start(prompt, o.n_predict, o.ignore_eos, o.prompt);
-    if (const auto& plan = session.plan(); plan && plan->file.empty() && !o.json)
-        fmt::print(stderr, "auto plan: {} (predicted {:.0f} tokens/s, {:.2f}x; profiled in {:.1f} s)\n",
-                   plan->hierarchy, plan->tokens_per_second, plan->speedup, plan->profile_seconds);
 
     Utf8Stream stream;
     const Tokenizer& tok = session.tokenizer();
@@ -133,6 +144,11 @@ void run_generate(GenerateOptions o) {
             std::fflush(stdout);
         }
     const SessionResult r = session.result();
+    if (r.plan && r.plan->file.empty() && !o.json) {
+        const PlanSummary& p = *r.plan;
+        fmt::print(stderr, "\nauto plan: {} at the end, {} switch(es) (costs: cache {}, {:.2f} s; no acceptance profiling)\n",
+                   p.hierarchy, p.history.size() > 0 ? p.history.size() - 1 : 0, p.cost_cache, p.profile_seconds);
+    }
 
     GenerationResult ar;
     if (o.compare_ar) {
@@ -163,7 +179,9 @@ void add_decoding_options(CLI::App* cmd, DecodingRequest& d, std::string& drafts
     cmd->add_option("--hierarchy", d.hierarchy,
                     "Hierarchical speculative decoding: levels smallest first with their thresholds, e.g. "
                     "a.gguf:3,b.gguf:6,c.gguf:12; a level is a model file, ngramN (prompt lookup) or @K (the "
-                    "target's early exit after layer K); auto profiles on the prompt and plans");
+                    "target's early exit after layer K); auto plans among --drafts, the target's early exits and "
+                    "the n-gram drafter, on costs cached per machine and acceptance learned while it generates, "
+                    "and re-plans as the text changes");
     cmd->add_option("--draft-ngram", d.draft_ngram,
                     "N-gram (prompt lookup) drafter with suffixes of up to N tokens, proposing up to --draft-max "
                     "tokens; alone, or as the bottom level below --draft / --hierarchy (0 = off)")
@@ -171,6 +189,12 @@ void add_decoding_options(CLI::App* cmd, DecodingRequest& d, std::string& drafts
     cmd->add_option("--plan", d.plan, "Use the hierarchy of a plan written by hsd plan -o");
     cmd->add_option("--drafts", drafts, "--hierarchy auto: candidate draft models besides the target's early exits "
                                           "and the n-gram drafter (comma-separated)");
+    cmd->add_flag("--reprofile", d.reprofile,
+                  "--hierarchy auto: measure the candidates' forward costs again and refresh the planner cache "
+                  "($XDG_CACHE_HOME/hsd, else ~/.cache/hsd)");
+    cmd->add_option("--replan-every", d.replan_every,
+                    "--hierarchy auto: re-plan every N target steps (0 = keep the first plan)")
+        ->capture_default_str();
     cmd->add_flag("--hispec", d.hispec,
                   "HiSpec on an early-exit target: exit --exit-draft drafts --draft-n tokens, exit --exit-verify "
                   "verifies them until --window are tentatively accepted, then the full model validates");
@@ -202,6 +226,8 @@ void register_generate(CLI::App& app) {
     cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past the end-of-sequence token");
     cmd->add_flag("--no-display-prompt", o.no_display_prompt, "Do not echo the prompt before the continuation");
     cmd->add_flag("--json", o.json, "Print token ids, text and timings as one JSON object");
+    cmd->add_flag("-v,--verbose", o.verbose, "--hierarchy auto: print every plan as it is put in force (token, "
+                                               "hierarchy, predicted tokens/s, acceptance estimates)");
     add_decoding_options(cmd, o.decoding, o.drafts);
     cmd->add_flag("--compare-ar", o.compare_ar,
                   "Also run plain autoregressive decoding with the same settings and report the speedup");

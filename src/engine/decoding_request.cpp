@@ -6,7 +6,6 @@
 #include "common/paths.h"
 #include "model/model.h"
 #include "model/model_cache.h"
-#include "planner/auto_plan.h"
 #include "planner/plan_file.h"
 #include "speculative/hierarchy_syntax.h"
 
@@ -20,6 +19,8 @@ void DecodingRequest::validate() const {
     const int modes = !draft.empty() + !hierarchy.empty() + hispec + self_spec + !plan.empty();
     if (modes > 1) fail("give only one of --draft, --hierarchy, --hispec, --self-spec and --plan");
     if (!auto_drafts.empty() && !is_auto()) fail("--drafts lists candidates for --hierarchy auto");
+    if (reprofile && !is_auto()) fail("--reprofile re-measures the costs of --hierarchy auto; it needs --hierarchy auto");
+    if (replan_every < 0) fail(fmt::format("--replan-every must be >= 0 (0 = plan once), got {}", replan_every));
     if (is_auto() && draft_ngram > 0)
         fail("--hierarchy auto already considers the n-gram drafter; drop --draft-ngram");
     if (draft_max < 1) fail(fmt::format("--draft-max must be >= 1, got {}", draft_max));
@@ -34,30 +35,24 @@ void DecodingRequest::validate() const {
 nlohmann::json PlanSummary::to_json() const {
     if (!file.empty())
         return {{"file", file}, {"hierarchy", hierarchy}, {"predicted_tokens_per_second", tokens_per_second}};
-    return {{"hierarchy", hierarchy},
-            {"predicted_tokens_per_second", tokens_per_second},
-            {"predicted_speedup", speedup},
-            {"profile_seconds", profile_seconds}};
+    nlohmann::json j = {{"hierarchy", hierarchy},
+                        {"predicted_tokens_per_second", tokens_per_second},
+                        {"predicted_speedup", speedup},
+                        {"profile_seconds", profile_seconds}};
+    if (!cost_cache.empty()) j["cost_cache"] = cost_cache;
+    if (!history.is_null()) j["history"] = history;
+    return j;
 }
 
-DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& r, ModelCache& models, ThreadPool& pool,
-                               const SamplingParams& sampling, const std::string& prompt) {
+DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& r, ModelCache& models) {
     r.validate();
     DecodingSetup out;
     // Smallest first: the optional n-gram bottom level, then the mode's levels.
     if (r.draft_ngram > 0) out.levels.push_back(LevelSpec::ngram(r.draft_ngram, r.draft_max));
     std::vector<LevelSpec> more;
     if (!r.draft.empty()) more.push_back(LevelSpec::draft_file(r.draft, r.draft_max));
-    if (r.is_auto()) {
-        const planner::AutoPlan a = planner::plan_for_prompt(target, models, pool, r.auto_drafts, prompt, sampling);
-        more = a.levels;
-        PlanSummary s;
-        s.hierarchy = a.short_text;
-        s.tokens_per_second = a.tokens_per_second;
-        s.speedup = a.speedup;
-        s.profile_seconds = a.profile_seconds;
-        out.plan = s;
-    } else if (!r.hierarchy.empty()) {
+    HSD_ASSERT(!r.is_auto(), "--hierarchy auto is planned by the session (engine.cpp), not resolved here");
+    if (!r.hierarchy.empty()) {
         more = parse_level_list(r.hierarchy);
     }
     if (r.hispec) more = hispec_levels(target, r.hs);

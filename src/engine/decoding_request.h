@@ -28,6 +28,8 @@ struct DecodingRequest {
     int draft_max = 5;                     // --draft-max: tokens per step of --draft and --draft-ngram
     int draft_ngram = 0;                   // --draft-ngram N: n-gram bottom level (0 = off)
     std::vector<std::string> auto_drafts;  // --drafts: candidates for --hierarchy auto
+    bool reprofile = false;                // --reprofile: measure auto's costs again, refresh the cache
+    int replan_every = 4;                  // --replan-every: auto re-plans every N target steps (0 = never)
     HiSpecOptions hs;                      // --exit-draft, --exit-verify, --draft-n, --window
 
     bool is_auto() const { return hierarchy == "auto"; }
@@ -41,7 +43,9 @@ struct PlanSummary {
     std::string file;  // the --plan file; empty for --hierarchy auto
     std::string hierarchy;  // short form, e.g. "hsd-m0:3,hsd-m1:6"
     double tokens_per_second = 0, speedup = 0;  // predicted (speedup: auto only)
-    double profile_seconds = 0;                 // auto only
+    double profile_seconds = 0;                 // auto only: cost lookup (and measuring) before generating
+    std::string cost_cache;                     // auto only: "hit", "measured" or "partial"
+    nlohmann::json history;                     // auto only: the plans in force over the generation
     nlohmann::json to_json() const;
 };
 
@@ -51,9 +55,8 @@ struct DecodingSetup {
 };
 
 // The levels a request asks for on `target`: model files loaded through `models`; --plan
-// checked against the target; --hierarchy auto profiled on `prompt` (with `sampling`) and
-// planned, using `pool`. Throws hsd::Error naming the flag, file or level at fault.
-DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& request, ModelCache& models,
-                               ThreadPool& pool, const SamplingParams& sampling, const std::string& prompt);
+// checked against the target. Not for --hierarchy auto, which a Session plans while it
+// generates (decoding/adaptive_decoder.h). Throws hsd::Error naming the flag, file or level at fault.
+DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& request, ModelCache& models);
 
 }  // namespace hsd

@@ -6,6 +6,11 @@
 #include "model/context.h"
 #include "model/forward_batcher.h"
 #include "speculative/hierarchy.h"
+#include "decoding/adaptive_decoder.h"
+#include "model/model.h"
+#include "planner/cache_store.h"
+#include "planner/cost_cache.h"
+#include "planner/online_planner.h"
 #include "speculative/hierarchy_syntax.h"
 
 namespace hsd {
@@ -33,7 +38,7 @@ Session::Session(Engine& engine, SessionOptions options)
         fail(fmt::format("-c {} is out of range: {} supports contexts up to {} tokens", o_.n_ctx, o_.model,
                          c.n_ctx_train));
     n_ctx_ = o_.n_ctx > 0 ? o_.n_ctx : c.n_ctx_train;
-    if (!o_.decoding.is_auto()) build("");
+    if (!o_.decoding.is_auto()) build();
 }
 
 Session::~Session() = default;
@@ -44,8 +49,8 @@ std::vector<TokenId> Session::tokenize(const std::string& text) const {
     return tokenizer().encode(text, tokenizer().add_bos_default());
 }
 
-void Session::build(const std::string& prompt_text) {
-    setup_ = resolve_decoding(target_, o_.decoding, engine_.models(), engine_.pool(), o_.sampling, prompt_text);
+void Session::build() {
+    setup_ = resolve_decoding(target_, o_.decoding, engine_.models());
     gen_.reset();
     decoder_.reset();
     hierarchy_.reset();
@@ -58,35 +63,110 @@ void Session::build(const std::string& prompt_text) {
     }
 }
 
-void Session::start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string& prompt_text) {
+// The pool of every candidate (the drafts, the target's early exits, the n-gram drafter) in
+// the planner's order, their costs from the cache, and the online planner over them.
+void Session::build_auto(const std::vector<TokenId>& prompt) {
+    const DecodingRequest& d = o_.decoding;
+    planner::CostRequest cr;
+    cr.drafts = d.auto_drafts;
+    cr.exits = target_.config().exit_layers;
+    cr.ngram = 3;
+    cr.sampling = o_.sampling;
+    cr.reprofile = d.reprofile;
+    if (d.reprofile) {  // asked for: the thorough measurement (~1-2 s for the shared family)
+        cr.reps = 3;
+        cr.rows = {1, 2, 3, 4, 6, 8, 12, 16};
+    }
+    store_ = std::make_unique<planner::CacheStore>(planner::cache_directory());
+    planner::CachedCosts cc = planner::cached_costs(target_, engine_.models(), engine_.pool(), cr, prompt, *store_);
+    cost_cache_ = cc.status();
+    cost_seconds_ = cc.seconds;
+    std::vector<nlohmann::json> ids;
+    std::vector<LevelSpec> levels;
+    const nlohmann::json target_id = planner::file_identity(target_.path());
+    for (const planner::ProfileCandidate& c : cc.profile.candidates) {
+        LevelSpec s = c.level;
+        s.threshold = 1;
+        levels.push_back(s);
+        if (s.is_model())
+            ids.push_back({{"model", planner::file_identity(s.path)}});
+        else if (s.is_exit())
+            ids.push_back({{"model", target_id}, {"exit", s.exit_layer}});
+        else
+            ids.push_back({{"ngram", s.ngram_n}});
+    }
+    ids.push_back({{"model", target_id}});
+    resolve_models(levels, engine_.models());
+    planner::OnlineOptions po;
+    po.replan_every = d.replan_every;
+    planner_ = std::make_unique<planner::OnlinePlanner>(std::move(cc.profile), std::move(ids), *store_, po);
+    hierarchy_ = std::make_unique<Hierarchy>(target_, levels, engine_.pool(), n_ctx_, VerifyRule::Exact, true);
+    std::vector<std::string> names;
+    for (const planner::ProfileCandidate& c : planner_->costs().candidates) names.push_back(c.name);
+    auto on_event = [this, names](const planner::PlanEvent& e) {
+        if (o_.on_plan_event) o_.on_plan_event(e.to_json(names));
+    };
+    decoder_ = std::make_unique<AdaptiveDecoder>(*hierarchy_, *planner_, on_event);
+}
+
+void Session::start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string&) {
     if (n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", n_predict));
     std::unique_lock<std::mutex> lock = engine_.lock_compute();
     gen_.reset();
-    // The plan depends on the prompt: profile on it (before the prompt-fits check, as the
-    // profiler cuts long prompts to fit itself).
-    if (o_.decoding.is_auto()) build(prompt_text.empty() ? tokenizer().decode(prompt) : prompt_text);
+    if (o_.decoding.is_auto() && !planner_) build_auto(prompt);
     sampler_ = std::make_unique<Sampler>(o_.sampling, target_.config().n_vocab);
+    remembered_ = false;
     gen_ = std::make_unique<Generation>(*decoder_, *sampler_, prompt, n_predict, ignore_eos);
+    if (gen_->done()) generation_ended();
 }
 
 bool Session::done() const { return !gen_ || gen_->done(); }
 
+void Session::generation_ended() {
+    // What this generation taught about acceptance is remembered for the next run.
+    if (planner_ && !remembered_) planner_->remember();
+    remembered_ = true;
+}
+
 const std::vector<TokenId>& Session::step() {
     if (!gen_) fail("Session::step: no generation started (call start() first)");
     std::unique_lock<std::mutex> lock = engine_.lock_compute();
-    return gen_->step();
+    const std::vector<TokenId>& out = gen_->step();
+    if (gen_->done()) generation_ended();
+    return out;
 }
 
 void Session::end(const char* reason) {
-    if (gen_) gen_->end(reason);
+    if (!gen_) return;
+    gen_->end(reason);
+    generation_ended();
 }
 
 SessionResult Session::result() const {
     SessionResult r;
     if (gen_) static_cast<SpeculativeResult&>(r) = gen_->result();
     r.hierarchy = hierarchy_text();
-    r.plan = setup_.plan;
+    r.plan = plan();
     return r;
+}
+
+std::optional<PlanSummary> Session::plan() const {
+    if (!planner_) return setup_.plan;
+    {
+        PlanSummary s;
+        const planner::Chain& c = planner_->current();
+        s.hierarchy = planner_->describe(c);
+        const planner::Prediction pred = planner_->predict(c);
+        s.tokens_per_second = pred.tokens_per_second;
+        s.speedup = pred.speedup;
+        s.profile_seconds = cost_seconds_;
+        s.cost_cache = cost_cache_;
+        s.history = nlohmann::json::array();
+        std::vector<std::string> names;
+        for (const planner::ProfileCandidate& pc : planner_->costs().candidates) names.push_back(pc.name);
+        for (const planner::PlanEvent& e : planner_->history()) s.history.push_back(e.to_json(names));
+        return s;
+    }
 }
 
 SessionResult Session::generate(const std::string& prompt, int n_predict, bool ignore_eos,
@@ -108,6 +188,9 @@ const float* Session::last_logits() const {
     return ar ? ar->last_logits() : nullptr;
 }
 
-std::string Session::hierarchy_text() const { return format_level_list(setup_.levels); }
+std::string Session::hierarchy_text() const {
+    if (planner_) return format_level_list(planner::chain_levels(planner_->costs(), planner_->current()));
+    return format_level_list(setup_.levels);
+}
 
 }  // namespace hsd

@@ -29,6 +29,12 @@
 
 namespace hsd {
 
+class AdaptiveDecoder;
+namespace planner {
+class CacheStore;
+class OnlinePlanner;
+}  // namespace planner
+
 struct EngineOptions {
     int threads = 0;  // 0: all cores
 };
@@ -59,6 +65,9 @@ struct SessionOptions {
     int64_t n_ctx = 0;         // positions of every KV cache; 0: the target's training context
     SamplingParams sampling;   // seed included: every start() replays the same random stream
     DecodingRequest decoding;  // autoregressive unless it asks for speculation
+    // --hierarchy auto: called with every plan put in force (the first one, then each switch),
+    // as the JSON of PlanSummary::history's entries.
+    std::function<void(const nlohmann::json&)> on_plan_event;
 };
 
 struct SessionResult : SpeculativeResult {
@@ -83,8 +92,9 @@ public:
     std::vector<TokenId> tokenize(const std::string& text) const;
 
     // Starts a generation of up to n_predict tokens (a new start abandons the previous one).
-    // prompt_text is what --hierarchy auto profiles on (empty: the prompt decoded). Throws
-    // hsd::Error if the prompt does not fit.
+    // --hierarchy auto: the first start() looks up (or measures) the candidates' costs; what
+    // it learns about acceptance carries over to later starts of the session. prompt_text is
+    // unused (kept for callers). Throws hsd::Error if the prompt does not fit.
     void start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string& prompt_text = "");
     bool done() const;
     // One step (done() false): the tokens committed, EOS excluded.
@@ -108,10 +118,13 @@ public:
     bool speculative() const { return o_.decoding.speculative(); }
     // The current levels in --hierarchy syntax ("" autoregressive, or auto before start()).
     std::string hierarchy_text() const;
-    const std::optional<PlanSummary>& plan() const { return setup_.plan; }
+    // The plan file's summary, or --hierarchy auto's plans so far (empty before start()).
+    std::optional<PlanSummary> plan() const;
 
 private:
-    void build(const std::string& prompt_text);
+    void build();
+    void build_auto(const std::vector<TokenId>& prompt);
+    void generation_ended();
 
     Engine& engine_;
     SessionOptions o_;
@@ -123,6 +136,12 @@ private:
     std::unique_ptr<Decoder> decoder_;
     std::unique_ptr<Sampler> sampler_;
     std::unique_ptr<Generation> gen_;
+    // --hierarchy auto
+    std::unique_ptr<planner::CacheStore> store_;
+    std::unique_ptr<planner::OnlinePlanner> planner_;
+    std::string cost_cache_;
+    double cost_seconds_ = 0;
+    bool remembered_ = false;
 };
 
 }  // namespace hsd

@@ -90,6 +90,16 @@ struct ProfileOptions {
     int n_tokens = 128;
     int n_max = 16;
     int reps = 5;
+    // Batch sizes the costs are timed at (ascending, within 1..n_max, first 1, last n_max);
+    // the others are interpolated linearly. Empty: every n in 1..n_max.
+    std::vector<int> cost_rows;
+    // False: only the draft models are timed (the target's costs and exit pairs come from
+    // elsewhere, e.g. the planner's cache).
+    bool measure_target = true;
+    // True: early exits are timed from layer 0 only and the costs of an exit above another are
+    // fitted (a per-pass and a per-layer part) instead of timed: 4 + 1 rows of items instead
+    // of 14 + 1 for the target's 4 exits.
+    bool derive_exit_pairs = false;
     SamplingParams sampling;
     std::function<void(double done, const std::string& what)> progress;  // done in [0, 1]
 };

@@ -49,10 +49,18 @@ struct CostBench {
                 }
             }
     }
-    // Verification costs of the items for n = 1..n_max rows, added from `first` on.
-    std::vector<double> cold_row(size_t first, int n_max) const {
-        std::vector<double> row;
-        for (int n = 1; n <= n_max; ++n) row.push_back(median(items[first + (size_t)n - 1].cold));
+    // Verification costs for n = 1..rows.back() rows from the items added from `first` on,
+    // one per entry of `rows`; sizes between two timed ones are interpolated linearly.
+    std::vector<double> cold_row(size_t first, const std::vector<int>& rows) const {
+        std::vector<double> row((size_t)rows.back());
+        for (size_t k = 0; k < rows.size(); ++k) {
+            const double v = median(items[first + k].cold);
+            row[(size_t)rows[k] - 1] = v;
+            if (k == 0) continue;
+            const int a = rows[k - 1], b = rows[k];
+            const double va = row[(size_t)a - 1];
+            for (int n = a + 1; n < b; ++n) row[(size_t)n - 1] = va + (v - va) * (double)(n - a) / (double)(b - a);
+        }
         return row;
     }
     // Drafting cost: one row, warm.
@@ -91,11 +99,11 @@ ScoreItems make_score_items(const Model& m, ThreadPool& pool, const SamplingPara
     return s;
 }
 
-// Items for r = 1..n_max rows of the view at depth `to`, the first r-1 rows already run to depth
+// Items for r in `rows` rows of the view at depth `to`, the first r-1 rows already run to depth
 // `from` (0: nothing run). Returns the index of the first item.
-size_t add_score_items(CostBench& b, ScoreItems s, int context, int n_max, int from, int to) {
+size_t add_score_items(CostBench& b, ScoreItems s, int context, const std::vector<int>& rows, int from, int to) {
     const size_t first = b.items.size();
-    for (int r = 1; r <= n_max; ++r) {
+    for (int r : rows) {
         auto sub = std::make_shared<std::vector<TokenId>>(s.seq->begin(), s.seq->begin() + context + r);
         b.items.push_back({[s, sub, context, r, from, to]() mutable {
                                if (from > 0 && r > 1) s.state->advance(sub->data(), context + r - 1, from, 0);
@@ -111,8 +119,8 @@ size_t add_score_items(CostBench& b, ScoreItems s, int context, int n_max, int f
     return first;
 }
 
-// The (from, to) depths a chain of early exits can pay: every exit from scratch (from = 0), and
-// every exit or the full target (n_layer) above a shallower exit.
+}  // namespace
+
 std::vector<std::pair<int, int>> exit_pairs(const std::vector<int>& exits, int n_layer) {
     std::vector<std::pair<int, int>> pairs;
     for (size_t k = 0; k < exits.size(); ++k) {
@@ -123,7 +131,6 @@ std::vector<std::pair<int, int>> exit_pairs(const std::vector<int>& exits, int n
     return pairs;
 }
 
-// The n-gram drafter runs no model: its cost is a lookup over a prompt-sized sequence, ms.
 double ngram_lookup_ms(const std::vector<std::vector<TokenId>>& prompts, int ngram_n) {
     std::vector<double> t;
     for (int r = 0; r < 21; ++r) {
@@ -134,18 +141,61 @@ double ngram_lookup_ms(const std::vector<std::vector<TokenId>>& prompts, int ngr
     return median(t);
 }
 
-}  // namespace
+Profile::ExitPair derive_pair_cost(const std::vector<Profile::ExitPair>& from_zero, int from, int to) {
+    for (const Profile::ExitPair& e : from_zero)
+        if (e.from == from && e.to == to) return e;
+    // Least squares over the views timed from layer 0: cost(d, n) = a(n) + d * b(n), a the
+    // head and per-pass overhead, b one layer over n rows.
+    const size_t n_max = from_zero.front().cost_ms.size();
+    std::vector<double> a(n_max), b(n_max);
+    for (size_t n = 0; n < n_max; ++n) {
+        double sd = 0, sc = 0, sdd = 0, sdc = 0;
+        const double k = (double)from_zero.size();
+        for (const Profile::ExitPair& e : from_zero) {
+            sd += e.to;
+            sc += e.cost_ms[n];
+            sdd += (double)e.to * e.to;
+            sdc += (double)e.to * e.cost_ms[n];
+        }
+        const double den = k * sdd - sd * sd;
+        b[n] = den > 0 ? std::max(0.0, (k * sdc - sd * sc) / den) : 0.0;
+        a[n] = std::max(0.0, (sc - b[n] * sd) / k);
+    }
+    // n-1 rows resume at `from` and run to `to` together with the last row, which first runs
+    // layers 0..from alone (the executor's last draft / correction).
+    Profile::ExitPair out{from, to, std::vector<double>(n_max)};
+    for (size_t n = 0; n < n_max; ++n) out.cost_ms[n] = a[n] + (double)(to - from) * b[n] + (double)from * b[0];
+    return out;
+}
+
+static std::vector<int> timed_rows(const ProfileOptions& o) {
+    std::vector<int> rows = o.cost_rows;
+    if (rows.empty())
+        for (int n = 1; n <= o.n_max; ++n) rows.push_back(n);
+    HSD_ASSERT(rows.front() == 1 && rows.back() == o.n_max && std::is_sorted(rows.begin(), rows.end()) &&
+                   std::adjacent_find(rows.begin(), rows.end()) == rows.end(),
+               fmt::format("cost rows must ascend from 1 to n_max = {}", o.n_max));
+    return rows;
+}
 
 void measure_costs(Profile& p, const ProfileSetup& s) {
     const ProfileOptions& o = s.o;
     const int n_layer = s.target.config().n_layer;
+    const std::vector<int> rows = timed_rows(o);
     CostBench bench;
-    ScoreItems target_items = make_score_items(s.target, s.pool, o.sampling, p.context, o.n_max, s.exits);
-    const size_t full = add_score_items(bench, target_items, p.context, o.n_max, 0, n_layer);
-    const std::vector<std::pair<int, int>> pairs = exit_pairs(s.exits, n_layer);
+    size_t full = 0;
+    std::vector<std::pair<int, int>> pairs =
+        o.measure_target ? exit_pairs(s.exits, n_layer) : std::vector<std::pair<int, int>>{};
+    const std::vector<std::pair<int, int>> all_pairs = pairs;
+    if (o.derive_exit_pairs)  // time each exit from layer 0 only; fit the rest (derive_pair_costs)
+        std::erase_if(pairs, [](const std::pair<int, int>& q) { return q.first != 0; });
     std::vector<size_t> pair_items;
-    for (auto [from, to] : pairs)
-        pair_items.push_back(add_score_items(bench, target_items, p.context, o.n_max, from, to));
+    if (o.measure_target) {
+        ScoreItems target_items = make_score_items(s.target, s.pool, o.sampling, p.context, o.n_max, s.exits);
+        full = add_score_items(bench, target_items, p.context, rows, 0, n_layer);
+        for (auto [from, to] : pairs)
+            pair_items.push_back(add_score_items(bench, target_items, p.context, rows, from, to));
+    }
     std::vector<size_t> draft_items;  // per candidate; SIZE_MAX: not a model
     for (const ProfileCandidate& c : p.candidates) {
         if (!c.level.is_model()) {
@@ -154,23 +204,31 @@ void measure_costs(Profile& p, const ProfileSetup& s) {
         }
         const Model& m = s.models.get(c.level.path);
         draft_items.push_back(add_score_items(bench, make_score_items(m, s.pool, o.sampling, p.context, o.n_max, {}),
-                                              p.context, o.n_max, 0, m.config().n_layer));
+                                              p.context, rows, 0, m.config().n_layer));
     }
     bench.run(o.reps);
 
-    p.target_cost_ms = bench.cold_row(full, o.n_max);
-    p.target_draft_ms = bench.warm_one(full);
-    for (size_t k = 0; k < pairs.size(); ++k)
-        p.exit_pairs.push_back({pairs[k].first, pairs[k].second, bench.cold_row(pair_items[k], o.n_max)});
+    if (o.measure_target) {
+        p.target_cost_ms = bench.cold_row(full, rows);
+        p.target_draft_ms = bench.warm_one(full);
+        std::vector<Profile::ExitPair> timed;
+        for (size_t k = 0; k < pairs.size(); ++k) timed.push_back({pairs[k].first, pairs[k].second, bench.cold_row(pair_items[k], rows)});
+        if (o.derive_exit_pairs) {
+            timed.push_back({0, n_layer, p.target_cost_ms});
+            for (auto [from, to] : all_pairs) p.exit_pairs.push_back(derive_pair_cost(timed, from, to));
+        } else {
+            p.exit_pairs = timed;
+        }
+    }
     for (size_t i = 0; i < p.candidates.size(); ++i) {
         ProfileCandidate& c = p.candidates[i];
         if (c.level.is_model()) {
-            c.cost_ms = bench.cold_row(draft_items[i], o.n_max);
+            c.cost_ms = bench.cold_row(draft_items[i], rows);
             c.draft_ms = bench.warm_one(draft_items[i]);
         } else if (c.level.is_exit()) {
             for (size_t k = 0; k < pairs.size(); ++k)
                 if (pairs[k].first == 0 && pairs[k].second == c.level.exit_layer) {
-                    c.cost_ms = bench.cold_row(pair_items[k], o.n_max);
+                    c.cost_ms = bench.cold_row(pair_items[k], rows);
                     c.draft_ms = bench.warm_one(pair_items[k]);
                 }
         } else {

@@ -56,6 +56,16 @@ std::vector<ProfileCandidate> collect_candidates(const Model& target, ModelCache
 // (c) Fills the candidates' cost_ms / draft_ms, the target's costs and the exit pairs.
 void measure_costs(Profile& p, const ProfileSetup& s);
 
+// The (from, to) depths a chain of early exits can pay: every exit from scratch (from = 0), and
+// every exit or the full target (n_layer) above a shallower exit.
+std::vector<std::pair<int, int>> exit_pairs(const std::vector<int>& exits, int n_layer);
+// The cost of the view at depth `to` resuming from `from` over 1..n_max rows, fitted from the
+// views timed from layer 0 (the exits and the full target): a per-pass part plus a per-layer
+// part (one exact entry when (from, to) was itself timed).
+Profile::ExitPair derive_pair_cost(const std::vector<Profile::ExitPair>& from_zero, int from, int to);
+// The n-gram drafter runs no model: its cost is a lookup over prompt-sized sequences, ms.
+double ngram_lookup_ms(const std::vector<std::vector<TokenId>>& prompts, int ngram_n);
+
 // (d) Cheapest first, as chains run; exits keep their depth order among themselves.
 void order_candidates(std::vector<ProfileCandidate>& candidates);
 

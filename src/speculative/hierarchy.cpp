@@ -50,7 +50,7 @@ void check_draft_vocabulary(const Model& draft, const Model& above) {
 }
 
 Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx,
-                     VerifyRule rule)
+                     VerifyRule rule, bool pool_of_candidates)
     : rule_(rule) {
     if (levels.empty()) fail("a speculative hierarchy needs at least one draft level below the target");
     n_ctx_ = n_ctx > 0 ? n_ctx : target.config().n_ctx_train;
@@ -83,6 +83,11 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
         }
         HSD_ASSERT(s.model, fmt::format("model level '{}' was not loaded (resolve_models)", s.path));
         check_draft_vocabulary(*s.model, *above);
+        if (pool_of_candidates) {  // any model above may come to verify it
+            check_draft_vocabulary(*s.model, target);
+            for (size_t j = i + 1; j < levels.size(); ++j)
+                if (levels[j].is_model()) check_draft_vocabulary(*s.model, *levels[j].model);
+        }
         if (s.model->config().n_ctx_train < n_ctx_)
             fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", s.model->path(),
                              s.model->config().n_ctx_train, n_ctx_));
@@ -111,12 +116,18 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     }
     add_model(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
     thresholds_.push_back(0);
+    for (size_t i = 0; i < levels_.size(); ++i) chain_.push_back((int)i);
+    ever_active_.assign(levels_.size(), true);
     batches_.resize(levels_.size());
     for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
 }
 
 void Hierarchy::start(const std::vector<TokenId>& prompt) {
-    for (auto& l : levels_) l->prefill(prompt);
+    // Every candidate forgets the last generation (an inactive one would otherwise keep logits
+    // for a prefix that no longer exists); only the active ones prefill, the others catch up
+    // when they join.
+    for (auto& l : levels_) l->rollback(0);
+    for (int idx : chain_) levels_[(size_t)idx]->prefill(prompt);
     seq_ = prompt;
 }
 
@@ -125,7 +136,42 @@ void Hierarchy::truncate(int64_t len) {
     for (auto& l : levels_) l->rollback(len);
 }
 
+int64_t Hierarchy::lag(int candidate) const {
+    HSD_ASSERT(candidate >= 0 && candidate < n_candidates(), fmt::format("no candidate {}", candidate));
+    const ModelDrafter* m = models_[(size_t)candidate];
+    if (!m || m->shares(*target_state_)) return 0;
+    return (int64_t)seq_.size() - m->n_processed();
+}
+
+void Hierarchy::set_chain(const std::vector<int>& active, const std::vector<int>& thresholds) {
+    if (active.size() != thresholds.size())
+        fail(fmt::format("a chain of {} levels needs {} thresholds, got {}", active.size(), active.size(),
+                         thresholds.size()));
+    for (size_t k = 0; k < active.size(); ++k) {
+        if (active[k] < 0 || active[k] >= n_candidates())
+            fail(fmt::format("chain level {} is candidate {}, but there are {} candidates", k, active[k],
+                             n_candidates()));
+        if (k > 0 && active[k] <= active[k - 1]) fail("a chain's candidates must be in increasing pool order");
+        if (thresholds[k] < 1) fail(fmt::format("chain level {} has threshold {}; thresholds must be >= 1", k, thresholds[k]));
+    }
+    chain_ = active;
+    chain_.push_back(n_candidates());
+    thresholds_ = thresholds;
+    thresholds_.push_back(0);
+    batches_.resize(chain_.size());
+    for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
+    for (size_t k = 0; k < active.size(); ++k) {
+        Drafter& d = *levels_[(size_t)active[k]];
+        d.stats().threshold = thresholds[k];
+        ever_active_[(size_t)active[k]] = true;
+        // A model that never ran on this sequence catches up in one prefill batch; one that
+        // ran before resumes where it stopped (its next pass feeds what it lacks).
+        if (!seq_.empty() && d.n_processed() == 0 && models_[(size_t)active[k]]) d.prefill(seq_);
+    }
+}
 void Hierarchy::reset_stats() {
+    ever_active_.assign(levels_.size(), false);
+    for (int idx : chain_) ever_active_[(size_t)idx] = true;
     for (auto& l : levels_) {
         LevelStats& s = l->stats();
         const std::string name = s.name;
@@ -140,6 +186,13 @@ void Hierarchy::reset_stats() {
 
 std::vector<LevelStats> Hierarchy::stats() const {
     std::vector<LevelStats> out;
+    for (size_t i = 0; i < levels_.size(); ++i)
+        if (ever_active_[i]) out.push_back(levels_[i]->stats());
+    return out;
+}
+
+std::vector<LevelStats> Hierarchy::all_stats() const {
+    std::vector<LevelStats> out;
     for (const auto& l : levels_) out.push_back(l->stats());
     return out;
 }
@@ -148,21 +201,41 @@ const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
     HSD_ASSERT(max_n >= 1, fmt::format("a speculative step asked for {} tokens", max_n));
     sampler_ = &sampler;
     const size_t start = seq_.size();
-    run_level(n_levels() - 1, max_n);
+    proposals_.clear();
+    if (n_levels() == 1) {
+        // No drafters: the target decodes one token itself (autoregressive, exactly).
+        DraftBatch& out = batches_[0];
+        levels_.back()->draft(seq_, 1, sampler, out);
+        seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
+    } else {
+        run_level(n_levels() - 1, max_n);
+    }
     committed_.assign(seq_.begin() + (std::ptrdiff_t)start, seq_.end());
+    shadow_out_.clear();
+    for (const Proposal& p : proposals_)
+        if (p.pos < (int64_t)seq_.size()) shadow_out_.push_back({p.level, seq_[(size_t)p.pos] == p.tok});
     return committed_;
+}
+
+void Hierarchy::record_shadow(int at, const DraftBatch& batch, int64_t base) {
+    if (at + 1 == n_levels() - 1) return;  // verified by the target itself: counted directly
+    const int idx = chain_[(size_t)at];
+    // A sampled model draft agreeing with the sampled token is not its acceptance; a
+    // deterministic (n-gram) draft's agreement is (P(token = x) = p(x) = P(accept x)).
+    if (!sampler_->params().greedy() && models_[(size_t)idx]) return;
+    for (size_t t = 0; t < batch.size(); ++t) proposals_.push_back({idx, base + (int64_t)t, batch.tokens[t]});
 }
 
 void Hierarchy::run_level(int idx, int max_n) {
     DraftBatch& out = batches_[(size_t)idx];
     out.clear();
     if (idx == 0) {
-        levels_[0]->draft(seq_, std::min(thresholds_[0], max_n), *sampler_, out);
+        levels_[(size_t)chain_[0]]->draft(seq_, std::min(thresholds_[0], max_n), *sampler_, out);
         seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
         return;
     }
-    ModelDrafter& verifier = *models_[(size_t)idx];  // levels above the bottom are models
-    Drafter& drafter = *levels_[(size_t)idx - 1];
+    ModelDrafter& verifier = *models_[(size_t)chain_[(size_t)idx]];  // levels above the bottom are models
+    Drafter& drafter = *levels_[(size_t)chain_[(size_t)idx - 1]];
     DraftBatch& below = batches_[(size_t)idx - 1];
     const bool top = idx == n_levels() - 1;
     for (;;) {
@@ -173,6 +246,7 @@ void Hierarchy::run_level(int idx, int max_n) {
         else
             below.clear();
         const int64_t base = (int64_t)seq_.size() - (int64_t)below.size();
+        record_shadow(idx - 1, below, base);
         verifier.score(seq_, base, *sampler_, p_, best_);
         const double t0 = now_seconds();
         const VerifyOutcome v = verify_drafts(below, p_, best_, *sampler_, rule_, out);
@@ -198,7 +272,11 @@ void Hierarchy::run_level(int idx, int max_n) {
         const int64_t keep = base + v.n_accepted;
         seq_.resize((size_t)keep);
         seq_.push_back(v.next);
-        for (int j = 0; j <= idx; ++j) levels_[(size_t)j]->rollback(keep);
+        // Every candidate, active or not, forgets what was cut (inactive ones hold nothing
+        // past the committed prefix, so for them this only drops kept logits if any).
+        for (auto& l : levels_) l->rollback(keep);
+        // Shadow proposals past `keep` were made on a prefix that is gone.
+        std::erase_if(proposals_, [keep](const Proposal& p) { return p.pos > keep; });
 
         if (top || (int)out.size() >= thresholds_[(size_t)idx] || (int)out.size() >= max_n) return;
     }

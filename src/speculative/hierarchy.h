@@ -30,6 +30,13 @@ void check_same_vocabulary(const Model& a, const Model& b);
 // the first differing id otherwise, e.g. when the draft is the larger one.
 void check_draft_vocabulary(const Model& draft, const Model& above);
 
+// A draft token whose verdict by the target is known once its position is committed: the
+// token level `level` (an index of the pool) chose at `pos` from a prefix the target kept.
+struct ShadowSample {
+    int level = 0;
+    bool agreed = false;
+};
+
 class Hierarchy {
 public:
     // levels: smallest first, the target excluded (at least one), model levels resolved
@@ -38,13 +45,36 @@ public:
     // may be a prefix of the one above; every level then works in the target's id range,
     // see ModelDrafter's row_vocab); the n-gram drafter may only be
     // the bottom level. `rule` exists for tests (a deliberately broken verifier).
+    //
+    // pool = true: `levels` are candidates (cheapest first, as the planner orders them) and any
+    // increasing subset of them may be made the active chain by set_chain(), mid-generation
+    // too; every pair's vocabularies are checked. All of them are active at first.
     Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
-              VerifyRule rule = VerifyRule::Exact);
+              VerifyRule rule = VerifyRule::Exact, bool pool_of_candidates = false);
 
-    int n_levels() const { return (int)levels_.size(); }  // K + 1, target included
-    Drafter& level(int i) { return *levels_[(size_t)i]; }
+    // The active chain: levels[0 .. n_levels()-1], the target last.
+    int n_levels() const { return (int)chain_.size(); }  // K + 1, target included
+    Drafter& level(int i) { return *levels_[(size_t)chain_[(size_t)i]]; }
     // Level i as a model (it can verify): nullptr for the n-gram drafter.
-    ModelDrafter* model_level(int i) { return models_[(size_t)i]; }
+    ModelDrafter* model_level(int i) { return models_[(size_t)chain_[(size_t)i]]; }
+
+    // Candidates of the pool (the constructor's levels; the target is not one).
+    int n_candidates() const { return (int)levels_.size() - 1; }
+    // Makes candidates `active` (increasing pool indices; empty: the target decodes alone)
+    // with thresholds (>= 1) the chain, from the next step on. Lossless at any step: a step is
+    // an HSD step of whatever chain is active. A model that joins catches up on the tokens it
+    // has not processed (a prefill when it never ran); early exits share the target's cache
+    // and the n-gram drafter has no state, so neither pays anything. Throws hsd::Error for an
+    // invalid chain.
+    void set_chain(const std::vector<int>& active, const std::vector<int>& thresholds);
+    const std::vector<int>& chain() const { return chain_; }  // pool indices, target (n_candidates()) last
+    // Positions of the sequence a candidate's context lacks (0 for exits and the n-gram drafter):
+    // what it would catch up on if it joined now.
+    int64_t lag(int candidate) const;
+    // Shadow samples of the last step (greedy, or the deterministic n-gram drafter in any mode):
+    // levels whose verifier is not the target learn, for free, whether the target would have
+    // accepted their tokens.
+    const std::vector<ShadowSample>& shadow() const { return shadow_out_; }
     ModelDrafter& target() { return *models_.back(); }
     int64_t n_ctx() const { return n_ctx_; }
 
@@ -61,18 +91,34 @@ public:
     void truncate(int64_t len);
 
     void reset_stats();
-    std::vector<LevelStats> stats() const;  // bottom level first, target last
+    // Bottom level first, target last: every candidate that was ever active since the last
+    // reset_stats() (with the threshold it last had), in pool order.
+    std::vector<LevelStats> stats() const;
+    // Every pool level's counters, in pool order (the target last), active or not.
+    std::vector<LevelStats> all_stats() const;
 
 private:
     // HSD(idx): appends the tokens level idx returns to seq_ and to batches_[idx] (at most
     // max_n >= 1 of them), each with level idx's distribution at its position.
     void run_level(int idx, int max_n);
 
-    std::vector<std::unique_ptr<Drafter>> levels_;  // [0..K], target last
-    std::vector<ModelDrafter*> models_;             // levels_ that are models (all but an n-gram bottom)
+    struct Proposal {
+        int level;
+        int64_t pos;
+        TokenId tok;
+    };
+    // Records the batch level `at` (chain position) just returned, if the target is not its verifier.
+    void record_shadow(int at, const DraftBatch& batch, int64_t base);
+
+    std::vector<std::unique_ptr<Drafter>> levels_;  // the pool, target last
+    std::vector<ModelDrafter*> models_;             // levels_ that are models (all but an n-gram drafter)
+    std::vector<bool> ever_active_;                 // per pool level, since reset_stats()
     std::shared_ptr<StagedContext> target_state_;
-    std::vector<int> thresholds_;
-    std::vector<DraftBatch> batches_;  // per level: the tokens it returns in the current call
+    std::vector<int> chain_;           // pool indices of the active levels, target last
+    std::vector<int> thresholds_;      // per chain position (the target: 0)
+    std::vector<DraftBatch> batches_;  // per chain position: the tokens it returns in the current call
+    std::vector<Proposal> proposals_;  // this step's shadow proposals still on a kept prefix
+    std::vector<ShadowSample> shadow_out_;
     std::vector<TokenId> seq_;
     std::vector<TokenId> committed_;
     std::vector<float> p_;        // verifier distributions scratch (sampling)

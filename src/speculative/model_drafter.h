@@ -61,6 +61,7 @@ public:
     const Model& model() const { return state_->model(); }
     int depth() const { return depth_; }
     StagedContext& state() { return *state_; }
+    bool shares(const StagedContext& s) const { return state_.get() == &s; }
     Context& context() { return state_->context(); }
 
 private:
