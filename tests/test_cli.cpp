@@ -107,6 +107,71 @@ TEST(Cli, ProfilePlanGenerate) {
     for (const std::string& f : {prompts, profile, plan}) std::filesystem::remove(f);
 }
 
+// --hierarchy auto: costs measured once per machine and reused, hsd profile feeding the same
+// cache, --reprofile, a corrupt entry ignored with one warning, and the plan over time.
+TEST(Cli, AutoCachesCostsAndExplainsItsPlans) {
+    HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
+    HSD_REQUIRE_SHARED("models/hsd-m0.gguf");
+    const std::string t = model("hsd-ee-small"), d = model("hsd-m0");
+    const std::string cache = temp_path("xdg");
+    std::filesystem::remove_all(cache);
+    const std::string env = "env XDG_CACHE_HOME=" + cache + " " + HSD_CLI_PATH + " ";
+    auto auto_run = [&](const std::string& extra) {
+        return hsd::test::run_cli(env, "generate -m " + t + " --hierarchy auto --drafts " + d + " " + kPrompt +
+                                           " --json --compare-ar " + extra);
+    };
+    CliRun r = auto_run("");
+    ASSERT_EQ(r.status, 0) << r.out;
+    json j = last_json(r.out);
+    EXPECT_TRUE(j.at("compare_ar").at("tokens_identical").get<bool>());
+    EXPECT_EQ(j.at("plan").at("cost_cache"), "measured");
+    ASSERT_FALSE(j.at("plan").at("history").empty());
+    EXPECT_EQ(j.at("plan").at("history")[0].at("token"), 0);
+    EXPECT_TRUE(j.at("plan").at("history")[0].at("accept").contains("ngram3"));
+    r = auto_run("");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(last_json(r.out).at("plan").at("cost_cache"), "hit");
+    r = auto_run("--reprofile");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(last_json(r.out).at("plan").at("cost_cache"), "measured");
+    // Every cost entry corrupted: one warning each, measured again, then a hit.
+    int corrupted = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cache + "/hsd"))
+        if (e.path().filename().string().rfind("costs-", 0) == 0) {
+            std::ofstream(e.path()) << "{ not json";
+            ++corrupted;
+        }
+    EXPECT_EQ(corrupted, 2);  // the target (with its exits) and the draft
+    r = auto_run("");
+    ASSERT_EQ(r.status, 0) << r.out;
+    size_t warnings = 0;
+    for (size_t at = 0; (at = r.out.find("ignoring planner cache entry", at)) != std::string::npos; ++at) ++warnings;
+    EXPECT_EQ(warnings, 2u) << r.out;
+    EXPECT_EQ(last_json(r.out).at("plan").at("cost_cache"), "measured");
+    EXPECT_EQ(last_json(auto_run("").out).at("plan").at("cost_cache"), "hit");
+    // --verbose prints each plan as it is put in force.
+    r = hsd::test::run_cli(env, "generate -m " + t + " --hierarchy auto --drafts " + d + " " + kPrompt + " -v");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("[plan] token    0 step   0:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("auto plan:"), std::string::npos) << r.out;
+    // hsd profile writes the same cache: a fresh cache filled by it is a hit for auto.
+    std::filesystem::remove_all(cache);
+    const std::string prompts = temp_path("auto_prompts.jsonl"), profile = temp_path("auto_profile.json");
+    std::ofstream(prompts) << R"({"prompt": "def add(a, b):\n    return a + b\n"})" << "\n";
+    r = hsd::test::run_cli(env, "profile -m " + t + " --drafts " + d + " --draft-ngram --exits all --prompts " +
+                                    prompts + " --tokens 8 --n-max 16 --reps 1 --temp 0 -o " + profile);
+    ASSERT_EQ(r.status, 0) << r.out;
+    r = auto_run("");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(last_json(r.out).at("plan").at("cost_cache"), "hit");
+    // --reprofile without auto is refused.
+    r = run("generate -m " + t + " --reprofile -p hi -n 2");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("--reprofile"), std::string::npos) << r.out;
+    for (const std::string& f : {prompts, profile}) std::filesystem::remove(f);
+    std::filesystem::remove_all(cache);
+}
+
 TEST(Cli, BadInputNamesTheProblem) {
     HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
     HSD_REQUIRE_SHARED("models/hsd-m0.gguf");

@@ -155,7 +155,7 @@ TEST(OnlinePlanner, RemembersAcceptanceForTheNextRun) {
     planner::Profile sampled = synthetic_costs();
     sampled.sampling.temperature = 1;
     OnlinePlanner r(sampled, synthetic_ids(), store, o);
-    EXPECT_NEAR(r.acceptance().prior(1, 2), o.neutral_model, 1e-9);
+    EXPECT_NEAR(r.acceptance().prior(1, 2), OnlinePlanner::neutral_prior(o, 1, 1), 1e-9);
     fs::remove_all(dir);
 }
 

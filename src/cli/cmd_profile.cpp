@@ -13,6 +13,8 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "planner/cache_store.h"
+#include "planner/cost_cache.h"
 #include "planner/profile.h"
 
 namespace hsd::cli {
@@ -72,6 +74,8 @@ void run_profile_cmd(ProfileCliOptions o) {
     if (!out) fail(fmt::format("cannot write '{}'", o.out));
     out << planner::to_json(p).dump(1) << "\n";
     if (!out) fail(fmt::format("cannot write '{}'", o.out));
+    // The measured costs also feed --hierarchy auto's cache (its runs then need no measuring).
+    planner::store_profile_costs(p, po.exits, planner::CacheStore(planner::cache_directory()));
 
     fmt::print("profile of {} on {} prompts of {} ({} tokens each, temperature {}), context {}, {} threads\n",
                p.target_name, p.n_prompts, p.prompts, p.n_tokens, p.sampling.temperature, p.context, p.threads);

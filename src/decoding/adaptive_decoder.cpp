@@ -13,7 +13,10 @@ namespace hsd {
 namespace {
 constexpr int kNgramGuess = 8;  // tokens of the idle n-gram drafter's proposal that are judged
 
-int64_t judged_of(const LevelStats& s) { return std::accumulate(s.position_n, s.position_n + LevelStats::kPositions, (int64_t)0); }
+// Judged drafts, plus calls that proposed nothing (each a failure, as the profile counts them).
+int64_t judged_of(const LevelStats& s) {
+    return std::accumulate(s.position_n, s.position_n + LevelStats::kPositions, s.n_empty);
+}
 int64_t accepted_of(const LevelStats& s) {
     return std::accumulate(s.position_accepted, s.position_accepted + LevelStats::kPositions, (int64_t)0);
 }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "common/error.h"
 #include "model/context.h"
 #include "model/forward_batcher.h"
@@ -67,6 +69,18 @@ void Session::build() {
 // the planner's order, their costs from the cache, and the online planner over them.
 void Session::build_auto(const std::vector<TokenId>& prompt) {
     const DecodingRequest& d = o_.decoding;
+    // Drafts are read for their metadata only (vocabulary, size, context; no weights packed):
+    // a candidate is loaded when the planner first puts it in the chain, so a warm run pays
+    // only for the models it uses.
+    std::map<std::string, ModelConfig> draft_config;
+    for (const std::string& path : d.auto_drafts) {
+        const std::unique_ptr<Model> probe = Model::load(path, false);
+        check_same_vocabulary(*probe, target_);
+        if (probe->config().n_ctx_train < n_ctx_)
+            fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", path,
+                             probe->config().n_ctx_train, n_ctx_));
+        draft_config[path] = probe->config();
+    }
     planner::CostRequest cr;
     cr.drafts = d.auto_drafts;
     cr.exits = target_.config().exit_layers;
@@ -76,31 +90,46 @@ void Session::build_auto(const std::vector<TokenId>& prompt) {
     if (d.reprofile) {  // asked for: the thorough measurement (~1-2 s for the shared family)
         cr.reps = 3;
         cr.rows = {1, 2, 3, 4, 6, 8, 12, 16};
+        cr.all_exits = true;
     }
     store_ = std::make_unique<planner::CacheStore>(planner::cache_directory());
     planner::CachedCosts cc = planner::cached_costs(target_, engine_.models(), engine_.pool(), cr, prompt, *store_);
     cost_cache_ = cc.status();
     cost_seconds_ = cc.seconds;
     std::vector<nlohmann::json> ids;
+    std::vector<double> params;  // sizes, for the neutral acceptance priors
+    // Weights a view of the first `layers` layers of a model runs (embeddings and head included).
+    auto size_of = [](const ModelConfig& c, int layers) {
+        const double d = c.n_embd;
+        const double layer = d * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * d * c.n_ff;
+        return layers * layer + 2.0 * d * c.n_vocab;
+    };
     std::vector<LevelSpec> levels;
     const nlohmann::json target_id = planner::file_identity(target_.path());
     for (const planner::ProfileCandidate& c : cc.profile.candidates) {
         LevelSpec s = c.level;
         s.threshold = 1;
         levels.push_back(s);
-        if (s.is_model())
+        if (s.is_model()) {
             ids.push_back({{"model", planner::file_identity(s.path)}});
-        else if (s.is_exit())
+            const ModelConfig& mc = draft_config.at(s.path);
+            params.push_back(size_of(mc, mc.n_layer));
+        } else if (s.is_exit()) {
             ids.push_back({{"model", target_id}, {"exit", s.exit_layer}});
-        else
+            params.push_back(size_of(target_.config(), s.exit_layer));
+        } else {
             ids.push_back({{"ngram", s.ngram_n}});
+            params.push_back(0);
+        }
     }
     ids.push_back({{"model", target_id}});
-    resolve_models(levels, engine_.models());
+    params.push_back(size_of(target_.config(), target_.config().n_layer));
     planner::OnlineOptions po;
     po.replan_every = d.replan_every;
-    planner_ = std::make_unique<planner::OnlinePlanner>(std::move(cc.profile), std::move(ids), *store_, po);
-    hierarchy_ = std::make_unique<Hierarchy>(target_, levels, engine_.pool(), n_ctx_, VerifyRule::Exact, true);
+    planner_ = std::make_unique<planner::OnlinePlanner>(std::move(cc.profile), std::move(ids), *store_, po,
+                                                        std::move(params));
+    hierarchy_ = std::make_unique<Hierarchy>(target_, levels, engine_.pool(), n_ctx_, VerifyRule::Exact, true,
+                                             &engine_.models());
     std::vector<std::string> names;
     for (const planner::ProfileCandidate& c : planner_->costs().candidates) names.push_back(c.name);
     auto on_event = [this, names](const planner::PlanEvent& e) {

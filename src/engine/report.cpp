@@ -13,6 +13,7 @@ nlohmann::json level_json(const LevelStats& s, bool is_target) {
         j["draft_n"] = s.draft_n;
         j["draft_n_accepted"] = s.draft_n_accepted;
         j["n_drafts"] = s.n_drafts;
+        j["n_empty"] = s.n_empty;
         j["acceptance_rate"] = s.acceptance_rate();
         j["mean_accepted_length"] = s.mean_accepted_length();
     }

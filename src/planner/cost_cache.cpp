@@ -84,7 +84,14 @@ CachedCosts cached_costs(const Model& target, ModelCache& models, ThreadPool& po
     po.cost_rows = req.rows;
     po.sampling = req.sampling;
     po.derive_exit_pairs = true;
-    p.candidates = collect_candidates(target, models, po, exits);
+    if (!req.all_exits && !exits.empty()) {  // the exit nearest half the depth
+        int mid = exits.front();
+        for (int e : exits)
+            if (std::abs(2 * e - n_layer) < std::abs(2 * mid - n_layer)) mid = e;
+        po.timed_exits = {mid};
+    }
+    // (The caller checked the drafts' vocabularies: a cache hit loads no draft model.)
+    p.candidates = collect_candidates(target, models, po, exits, false);
 
     // The target's entry: its own costs, and every exit pair with the exits' drafting costs.
     const std::vector<std::pair<int, int>> pairs = exit_pairs(exits, n_layer);

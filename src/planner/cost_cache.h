@@ -23,7 +23,8 @@ struct CostRequest {
     // interpolated) and rounds. The defaults are the quick cold-cache measurement; --reprofile
     // asks for more (engine.cpp).
     int reps = 1;
-    std::vector<int> rows = {1, 2, 4, 8, 16};
+    std::vector<int> rows = {1, 4, 16};
+    bool all_exits = false;  // time every exit (else one, mid-depth, and fit the others)
 };
 
 struct CachedCosts {
@@ -37,10 +38,11 @@ struct CachedCosts {
 
 // Context (tokens in the KV cache) the costs are measured at: attention grows with it, but
 // far less than the weights cost at the sizes the planner plans for.
-inline constexpr int kCostContext = 256;
+inline constexpr int kCostContext = 128;
 
 // Costs of the target and every candidate: from `store` when cached under the current key,
-// else measured (all missing models in one round-robin run) and stored. `prompt` (tokens)
+// else measured (all missing models in one round-robin run, loading them through `models`)
+// and stored. Draft vocabularies are the caller's to check. `prompt` (tokens)
 // times the n-gram lookup, which is not cached (microseconds).
 CachedCosts cached_costs(const Model& target, ModelCache& models, ThreadPool& pool, const CostRequest& request,
                          const std::vector<TokenId>& prompt, const CacheStore& store);

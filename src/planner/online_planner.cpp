@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "planner/optimizer.h"
@@ -27,16 +28,24 @@ nlohmann::json PlanEvent::to_json(const std::vector<std::string>& names) const {
     return j;
 }
 
+double OnlinePlanner::neutral_prior(const OnlineOptions& o, double drafter, double verifier) {
+    const double r = drafter > 0 && verifier > 0 ? drafter / verifier : 1.0;
+    return std::clamp(1 / (1 + std::exp(-(o.neutral_a + o.neutral_b * std::log(r)))), o.neutral_min, o.neutral_max);
+}
+
 OnlinePlanner::OnlinePlanner(Profile costs, std::vector<nlohmann::json> ids, const CacheStore& store,
-                             const OnlineOptions& o)
+                             const OnlineOptions& o, std::vector<double> params)
     : costs_(std::move(costs)), ids_(std::move(ids)), store_(store), o_(o),
       est_((int)costs_.candidates.size() + 1, o.half_life) {
     const int n = est_.n_nodes();
     HSD_ASSERT((int)ids_.size() == n, fmt::format("{} identities for {} planner nodes", ids_.size(), n));
+    if (params.empty()) params.assign((size_t)n, 1.0);
+    HSD_ASSERT((int)params.size() == n, fmt::format("{} sizes for {} planner nodes", params.size(), n));
     for (int i = 0; i < n; ++i)
         for (int j = i + 1; j < n; ++j) {
             const bool ngram = costs_.candidates[(size_t)i].level.is_ngram();
-            double prior = ngram ? o_.neutral_ngram : o_.neutral_model, weight = o_.neutral_weight;
+            double prior = ngram ? o_.neutral_ngram : neutral_prior(o_, params[(size_t)i], params[(size_t)j]);
+            double weight = o_.neutral_weight;
             if (std::optional<nlohmann::json> v = store_.load(kKind, pair_key(i, j))) {
                 if (v->value("accept", -1.0) >= 0 && v->value("accept", 2.0) <= 1 && v->value("samples", 0) > 0) {
                     prior = (*v)["accept"].get<double>();

@@ -25,7 +25,11 @@ struct OnlineOptions {
     int t_max = 16;           // thresholds searched
     double half_life = 32;    // judged samples (acceptance.h)
     int horizon = 256;        // at most this many of the remaining tokens count toward a switch's gain
-    double neutral_model = 0.6, neutral_ngram = 0.4;  // priors of pairs never measured on this machine
+    // Priors of pairs never measured on this machine: the n-gram drafter's, and for models and
+    // early exits sigmoid(a + b ln(params of the drafter / params of the verifier)), clamped:
+    // a larger drafter agrees more (on our family, from 0.57 for hsd-m0 at 1/18 of the target's
+    // size to 0.88 for its exit at 3/4 of the depth: ../shared/models/README.md).
+    double neutral_ngram = 0.4, neutral_a = 1.5, neutral_b = 0.5, neutral_min = 0.25, neutral_max = 0.92;
     double neutral_weight = 4, remembered_weight = 16;  // in samples
 };
 
@@ -43,9 +47,13 @@ struct PlanEvent {
 class OnlinePlanner {
 public:
     // costs: a Profile with candidates and costs (accept empty); ids: one JSON identity per
-    // candidate and the target (what remembered acceptance is keyed by); store: the cache
-    // priors come from and go to (may be disabled).
-    OnlinePlanner(Profile costs, std::vector<nlohmann::json> ids, const CacheStore& store, const OnlineOptions& o);
+    // candidate and the target (what remembered acceptance is keyed by); params: the size of
+    // each (0 for the n-gram drafter; empty: all equal); store: the cache priors come from and
+    // go to (may be disabled).
+    OnlinePlanner(Profile costs, std::vector<nlohmann::json> ids, const CacheStore& store, const OnlineOptions& o,
+                  std::vector<double> params = {});
+    // The neutral prior of a model pair by size (OnlineOptions).
+    static double neutral_prior(const OnlineOptions& o, double drafter_params, double verifier_params);
 
     const Profile& costs() const { return costs_; }
     int n_candidates() const { return (int)costs_.candidates.size(); }

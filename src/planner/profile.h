@@ -100,6 +100,9 @@ struct ProfileOptions {
     // fitted (a per-pass and a per-layer part) instead of timed: 4 + 1 rows of items instead
     // of 14 + 1 for the target's 4 exits.
     bool derive_exit_pairs = false;
+    // With derive_exit_pairs: the exits timed from layer 0 (empty: all); the others are fitted
+    // too (the fit needs one exit besides the full target).
+    std::vector<int> timed_exits;
     SamplingParams sampling;
     std::function<void(double done, const std::string& what)> progress;  // done in [0, 1]
 };

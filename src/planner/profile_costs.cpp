@@ -39,14 +39,13 @@ struct CostBench {
     std::vector<Item> items;
 
     void run(int reps) {
-        for (int r = 0; r < reps + 1; ++r)
+        for (Item& it : items) it.run();  // warm-up: page in the weights, fill the caches
+        for (int r = 0; r < reps; ++r)
             for (Item& it : items) {
                 const double c = it.run();
                 const double w = std::min(it.run(), it.run());
-                if (r > 0) {  // the first round warms up
-                    it.cold.push_back(c);
-                    it.warm.push_back(w);
-                }
+                it.cold.push_back(c);
+                it.warm.push_back(w);
             }
     }
     // Verification costs for n = 1..rows.back() rows from the items added from `first` on,
@@ -187,8 +186,11 @@ void measure_costs(Profile& p, const ProfileSetup& s) {
     std::vector<std::pair<int, int>> pairs =
         o.measure_target ? exit_pairs(s.exits, n_layer) : std::vector<std::pair<int, int>>{};
     const std::vector<std::pair<int, int>> all_pairs = pairs;
-    if (o.derive_exit_pairs)  // time each exit from layer 0 only; fit the rest (derive_pair_costs)
-        std::erase_if(pairs, [](const std::pair<int, int>& q) { return q.first != 0; });
+    if (o.derive_exit_pairs)  // time exits from layer 0 only (some of them); fit the rest (derive_pair_cost)
+        std::erase_if(pairs, [&](const std::pair<int, int>& q) {
+            return q.first != 0 || (!o.timed_exits.empty() &&
+                                    std::find(o.timed_exits.begin(), o.timed_exits.end(), q.second) == o.timed_exits.end());
+        });
     std::vector<size_t> pair_items;
     if (o.measure_target) {
         ScoreItems target_items = make_score_items(s.target, s.pool, o.sampling, p.context, o.n_max, s.exits);
@@ -226,11 +228,19 @@ void measure_costs(Profile& p, const ProfileSetup& s) {
             c.cost_ms = bench.cold_row(draft_items[i], rows);
             c.draft_ms = bench.warm_one(draft_items[i]);
         } else if (c.level.is_exit()) {
+            bool timed = false;
             for (size_t k = 0; k < pairs.size(); ++k)
                 if (pairs[k].first == 0 && pairs[k].second == c.level.exit_layer) {
                     c.cost_ms = bench.cold_row(pair_items[k], rows);
                     c.draft_ms = bench.warm_one(pair_items[k]);
+                    timed = true;
                 }
+            if (!timed)  // fitted: scale the fitted pass by the warm / cold ratio of the target's
+                for (const Profile::ExitPair& e : p.exit_pairs)
+                    if (e.from == 0 && e.to == c.level.exit_layer) {
+                        c.cost_ms = e.cost_ms;
+                        c.draft_ms = e.cost_ms[0] * p.target_draft_ms / std::max(p.target_cost_ms[0], 1e-9);
+                    }
         } else {
             c.draft_ms = ngram_lookup_ms(s.prompts, c.level.ngram_n);
             c.cost_ms.assign((size_t)o.n_max, c.draft_ms);

@@ -43,10 +43,10 @@ std::vector<int> distinct_exits(std::vector<int> exits) {
 }
 
 std::vector<ProfileCandidate> collect_candidates(const Model& target, ModelCache& models, const ProfileOptions& o,
-                                                 const std::vector<int>& exits) {
+                                                 const std::vector<int>& exits, bool check_vocabulary) {
     std::vector<ProfileCandidate> out;
     for (const std::string& path : o.drafts) {
-        check_same_vocabulary(models.get(path), target);
+        if (check_vocabulary) check_same_vocabulary(models.get(path), target);
         ProfileCandidate c;
         c.level.kind = LevelSpec::Kind::Model;
         c.level.path = path;

@@ -50,8 +50,9 @@ int choose_context(const std::vector<std::vector<TokenId>>& prompts, const Model
 // (b) The candidates: draft models (checked to share the target's vocabulary), the target's
 // early exits (checked to exist), then the n-gram drafter; costs still empty.
 std::vector<int> distinct_exits(std::vector<int> exits);
+// check_vocabulary = false: the caller checked (without loading the drafts).
 std::vector<ProfileCandidate> collect_candidates(const Model& target, ModelCache& models, const ProfileOptions& o,
-                                                 const std::vector<int>& exits);
+                                                 const std::vector<int>& exits, bool check_vocabulary = true);
 
 // (c) Fills the candidates' cost_ms / draft_ms, the target's costs and the exit pairs.
 void measure_costs(Profile& p, const ProfileSetup& s);

@@ -12,6 +12,7 @@ LevelStats& LevelStats::operator+=(const LevelStats& o) {
     draft_n += o.draft_n;
     draft_n_accepted += o.draft_n_accepted;
     n_drafts += o.n_drafts;
+    n_empty += o.n_empty;
     seconds += o.seconds;
     layer_evals += o.layer_evals;
     for (int k = 0; k < 2; ++k) {

@@ -49,6 +49,7 @@ struct LevelStats {
     int64_t draft_n = 0;       // tokens proposed to the level above
     int64_t draft_n_accepted = 0;  // of those, accepted by the level above
     int64_t n_drafts = 0;      // non-empty batches the level above verified
+    int64_t n_empty = 0;       // calls that asked for drafts and got none (the n-gram drafter found no match)
     double seconds = 0;        // time in this level's own work (forward passes, sampling, lookup, verification)
     int64_t layer_evals = 0;   // token x layer evaluations this level ran (early exits: only the layers it added)
     // Acceptance of this level's proposals that the level above judged (the accepted prefix

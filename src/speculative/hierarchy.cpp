@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/timer.h"
+#include "model/model_cache.h"
 #include "speculative/ngram_drafter.h"
 
 namespace hsd {
@@ -50,8 +51,8 @@ void check_draft_vocabulary(const Model& draft, const Model& above) {
 }
 
 Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx,
-                     VerifyRule rule, bool pool_of_candidates)
-    : rule_(rule) {
+                     VerifyRule rule, bool pool_of_candidates, ModelCache* lazy_models)
+    : specs_(levels), pool_(&pool), lazy_models_(lazy_models), rule_(rule) {
     if (levels.empty()) fail("a speculative hierarchy needs at least one draft level below the target");
     n_ctx_ = n_ctx > 0 ? n_ctx : target.config().n_ctx_train;
     n_vocab_ = target.config().n_vocab;
@@ -81,12 +82,13 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
             if (i != 0) fail("the n-gram drafter can only be the bottom level of a hierarchy");
             continue;
         }
+        if (!s.model && pool_of_candidates && lazy_models) continue;  // loaded (and checked) when it joins
         HSD_ASSERT(s.model, fmt::format("model level '{}' was not loaded (resolve_models)", s.path));
         check_draft_vocabulary(*s.model, *above);
         if (pool_of_candidates) {  // any model above may come to verify it
             check_draft_vocabulary(*s.model, target);
             for (size_t j = i + 1; j < levels.size(); ++j)
-                if (levels[j].is_model()) check_draft_vocabulary(*s.model, *levels[j].model);
+                if (levels[j].is_model() && levels[j].model) check_draft_vocabulary(*s.model, *levels[j].model);
         }
         if (s.model->config().n_ctx_train < n_ctx_)
             fail(fmt::format("draft model '{}' supports contexts up to {} tokens, less than the {} in use", s.model->path(),
@@ -104,6 +106,10 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     for (const LevelSpec& s : levels) {
         if (s.is_exit()) {
             add_model(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
+        } else if (s.is_model() && !s.model) {  // a pool candidate loaded when it first joins
+            models_.push_back(nullptr);
+            levels_.push_back(nullptr);
+            continue;
         } else if (s.is_model()) {
             // Rows in the target's width: a prefix-vocabulary draft gives 0 to the ids it lacks.
             add_model(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_, n_vocab_));
@@ -117,7 +123,13 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     add_model(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
     thresholds_.push_back(0);
     for (size_t i = 0; i < levels_.size(); ++i) chain_.push_back((int)i);
-    ever_active_.assign(levels_.size(), true);
+    // (With candidates still to load, the chain starts as the target alone.)
+    if (std::count(levels_.begin(), levels_.end(), nullptr) > 0) {
+        chain_ = {(int)levels_.size() - 1};
+        thresholds_ = {0};
+    }
+    ever_active_.assign(levels_.size(), false);
+    for (int i : chain_) ever_active_[(size_t)i] = true;
     batches_.resize(levels_.size());
     for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
 }
@@ -126,18 +138,21 @@ void Hierarchy::start(const std::vector<TokenId>& prompt) {
     // Every candidate forgets the last generation (an inactive one would otherwise keep logits
     // for a prefix that no longer exists); only the active ones prefill, the others catch up
     // when they join.
-    for (auto& l : levels_) l->rollback(0);
+    for (auto& l : levels_)
+        if (l) l->rollback(0);
     for (int idx : chain_) levels_[(size_t)idx]->prefill(prompt);
     seq_ = prompt;
 }
 
 void Hierarchy::truncate(int64_t len) {
     if (len < (int64_t)seq_.size()) seq_.resize((size_t)len);
-    for (auto& l : levels_) l->rollback(len);
+    for (auto& l : levels_)
+        if (l) l->rollback(len);
 }
 
 int64_t Hierarchy::lag(int candidate) const {
     HSD_ASSERT(candidate >= 0 && candidate < n_candidates(), fmt::format("no candidate {}", candidate));
+    if (!levels_[(size_t)candidate]) return (int64_t)seq_.size();  // not loaded yet: catches up on everything
     const ModelDrafter* m = models_[(size_t)candidate];
     if (!m || m->shares(*target_state_)) return 0;
     return (int64_t)seq_.size() - m->n_processed();
@@ -161,7 +176,16 @@ void Hierarchy::set_chain(const std::vector<int>& active, const std::vector<int>
     batches_.resize(chain_.size());
     for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
     for (size_t k = 0; k < active.size(); ++k) {
-        Drafter& d = *levels_[(size_t)active[k]];
+        const size_t i = (size_t)active[k];
+        if (!levels_[i]) {  // first use of a lazily loaded candidate
+            HSD_ASSERT(lazy_models_, "a pool candidate without a model and no model cache to load it from");
+            const Model& m = lazy_models_->get(specs_[i].path);
+            check_draft_vocabulary(m, target().model());
+            auto md = std::make_unique<ModelDrafter>(m, *pool_, n_ctx_, n_vocab_);
+            models_[i] = md.get();
+            levels_[i] = std::move(md);
+        }
+        Drafter& d = *levels_[i];
         d.stats().threshold = thresholds[k];
         ever_active_[(size_t)active[k]] = true;
         // A model that never ran on this sequence catches up in one prefill batch; one that
@@ -173,6 +197,7 @@ void Hierarchy::reset_stats() {
     ever_active_.assign(levels_.size(), false);
     for (int idx : chain_) ever_active_[(size_t)idx] = true;
     for (auto& l : levels_) {
+        if (!l) continue;
         LevelStats& s = l->stats();
         const std::string name = s.name;
         const int threshold = s.threshold, depth = s.depth;
@@ -187,13 +212,20 @@ void Hierarchy::reset_stats() {
 std::vector<LevelStats> Hierarchy::stats() const {
     std::vector<LevelStats> out;
     for (size_t i = 0; i < levels_.size(); ++i)
-        if (ever_active_[i]) out.push_back(levels_[i]->stats());
+        if (ever_active_[i] && levels_[i]) out.push_back(levels_[i]->stats());
     return out;
 }
 
 std::vector<LevelStats> Hierarchy::all_stats() const {
     std::vector<LevelStats> out;
-    for (const auto& l : levels_) out.push_back(l->stats());
+    for (size_t i = 0; i < levels_.size(); ++i) {
+        if (levels_[i]) {
+            out.push_back(levels_[i]->stats());
+        } else {
+            out.emplace_back();
+            out.back().name = specs_[i].path;
+        }
+    }
     return out;
 }
 
@@ -202,6 +234,7 @@ const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
     sampler_ = &sampler;
     const size_t start = seq_.size();
     proposals_.clear();
+    empty_.clear();
     if (n_levels() == 1) {
         // No drafters: the target decodes one token itself (autoregressive, exactly).
         DraftBatch& out = batches_[0];
@@ -214,6 +247,7 @@ const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
     shadow_out_.clear();
     for (const Proposal& p : proposals_)
         if (p.pos < (int64_t)seq_.size()) shadow_out_.push_back({p.level, seq_[(size_t)p.pos] == p.tok});
+    for (int level : empty_) shadow_out_.push_back({level, false});
     return committed_;
 }
 
@@ -222,7 +256,7 @@ void Hierarchy::record_shadow(int at, const DraftBatch& batch, int64_t base) {
     const int idx = chain_[(size_t)at];
     // A sampled model draft agreeing with the sampled token is not its acceptance; a
     // deterministic (n-gram) draft's agreement is (P(token = x) = p(x) = P(accept x)).
-    if (!sampler_->params().greedy() && models_[(size_t)idx]) return;
+    if (!sampler_->params().greedy() && !specs_[(size_t)idx].is_ngram()) return;
     for (size_t t = 0; t < batch.size(); ++t) proposals_.push_back({idx, base + (int64_t)t, batch.tokens[t]});
 }
 
@@ -245,6 +279,11 @@ void Hierarchy::run_level(int idx, int max_n) {
             run_level(idx - 1, room);
         else
             below.clear();
+        if (room > 0 && below.empty()) {  // asked and got nothing: a failed proposal
+            ++drafter.stats().n_empty;
+            if (!top && (sampler_->params().greedy() || specs_[(size_t)chain_[(size_t)idx - 1]].is_ngram()))
+                empty_.push_back(chain_[(size_t)idx - 1]);
+        }
         const int64_t base = (int64_t)seq_.size() - (int64_t)below.size();
         record_shadow(idx - 1, below, base);
         verifier.score(seq_, base, *sampler_, p_, best_);
@@ -274,7 +313,8 @@ void Hierarchy::run_level(int idx, int max_n) {
         seq_.push_back(v.next);
         // Every candidate, active or not, forgets what was cut (inactive ones hold nothing
         // past the committed prefix, so for them this only drops kept logits if any).
-        for (auto& l : levels_) l->rollback(keep);
+        for (auto& l : levels_)
+            if (l) l->rollback(keep);
         // Shadow proposals past `keep` were made on a prefix that is gone.
         std::erase_if(proposals_, [keep](const Proposal& p) { return p.pos > keep; });
 

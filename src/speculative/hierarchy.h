@@ -20,6 +20,7 @@
 namespace hsd {
 
 class ThreadPool;
+class ModelCache;
 
 // Throws hsd::Error naming both files and the first differing token id and pieces unless the
 // two models have the same vocabulary (size, and every piece's text and type).
@@ -48,9 +49,12 @@ public:
     //
     // pool = true: `levels` are candidates (cheapest first, as the planner orders them) and any
     // increasing subset of them may be made the active chain by set_chain(), mid-generation
-    // too; every pair's vocabularies are checked. All of them are active at first.
+    // too; every pair's vocabularies are checked. All of them are active at first. With
+    // lazy_models, a model candidate not loaded yet (model == nullptr) is loaded through it when
+    // it first joins (vocabulary checked against the target then: a caller that wants the error
+    // up front checks it before, as Session does from the file's metadata).
     Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
-              VerifyRule rule = VerifyRule::Exact, bool pool_of_candidates = false);
+              VerifyRule rule = VerifyRule::Exact, bool pool_of_candidates = false, ModelCache* lazy_models = nullptr);
 
     // The active chain: levels[0 .. n_levels()-1], the target last.
     int n_levels() const { return (int)chain_.size(); }  // K + 1, target included
@@ -110,7 +114,10 @@ private:
     // Records the batch level `at` (chain position) just returned, if the target is not its verifier.
     void record_shadow(int at, const DraftBatch& batch, int64_t base);
 
-    std::vector<std::unique_ptr<Drafter>> levels_;  // the pool, target last
+    std::vector<LevelSpec> specs_;                  // the candidates as given
+    ThreadPool* pool_;
+    ModelCache* lazy_models_;
+    std::vector<std::unique_ptr<Drafter>> levels_;  // the pool, target last (nullptr: not loaded yet)
     std::vector<ModelDrafter*> models_;             // levels_ that are models (all but an n-gram drafter)
     std::vector<bool> ever_active_;                 // per pool level, since reset_stats()
     std::shared_ptr<StagedContext> target_state_;
@@ -118,6 +125,7 @@ private:
     std::vector<int> thresholds_;      // per chain position (the target: 0)
     std::vector<DraftBatch> batches_;  // per chain position: the tokens it returns in the current call
     std::vector<Proposal> proposals_;  // this step's shadow proposals still on a kept prefix
+    std::vector<int> empty_;           // levels (pool) that proposed nothing this step, verifier not the target
     std::vector<ShadowSample> shadow_out_;
     std::vector<TokenId> seq_;
     std::vector<TokenId> committed_;
