@@ -505,6 +505,26 @@ def text_report(res, target_stem, threads):
     if any(p["prompt_cut"] for p in res["prompts"]):
         P("(* prompt cut at the head to fit the context)")
     P("")
+    if res["set"] == "specbench":
+        # Per category: totals over its prompts; the best static config of the category in hindsight.
+        cats = {}
+        for p in res["prompts"]:
+            cats.setdefault(p["id"].split("/")[0], []).append(p["results"])
+        def rate(rs, c, key="tokens_per_second"):
+            tok = sum(r[c]["tokens"] for r in rs)
+            sec = sum(r[c]["wall_seconds" if key == "tokens_per_second" else "generation_seconds"] for r in rs)
+            return tok / sec if sec > 0 else 0.0
+        P("per category (tok/s, whole process; best static of the category in hindsight):")
+        P("%-16s %-24s %7s %7s %7s %10s %10s %10s" % ("category", "best static", "tok/s", "warm", "cold",
+                                                       "warm/best", "cold/best", "gen warm/best"))
+        for cat, rs in cats.items():
+            best = max(statics, key=lambda c: rate(rs, c))
+            gbest = max(statics, key=lambda c: rate(rs, c, "gen"))
+            b, w, c = rate(rs, best), rate(rs, AUTO_WARM), rate(rs, AUTO_COLD)
+            P("%-16s %-24s %7.1f %7.1f %7.1f %10.3f %10.3f %10.3f" %
+              (cat, best, b, w, c, w / b if b else 0, c / b if b else 0,
+               rate(rs, AUTO_WARM, "gen") / rate(rs, gbest, "gen") if rate(rs, gbest, "gen") else 0))
+        P("")
     P("summary (%s):" % res["set"])
     P("  best static in hindsight:        %-24s %7.1f tok/s" % (s["best_static"], s["best_static_tokens_per_second"]))
     P("  best single drafter:             %-24s %7.1f tok/s" %

@@ -118,6 +118,10 @@ TEST(Server, ConcurrentRequestsEqualSessionsAloneInEveryMode) {
         {"The history of the city", 28, "off", ar, 0.8f, 1234},
         {"def is_prime(n):", 28, "hsd-m1:5", draft, 0.8f, 99},
         {"# Sort a list\ndef sort(xs):", 30, "hsd-m0:3,hsd-m1:6", hier},
+        // The planner over the server's drafts, re-planning while it generates: greedy text is
+        // the target's own.
+        {"def main():\n    args = parse()\n", 40, "auto", ar},
+        {"x = 1\ny = 2\nx = 1\ny = 2\nx = ", 24, "auto", ar},
     };
     std::vector<std::string> got(cases.size());
     std::vector<std::thread> clients;

@@ -27,12 +27,14 @@ public:
     // `judged` samples of the pair, `accepted` of them accepted (0 <= accepted <= judged).
     void observe(int i, int j, int64_t judged, int64_t accepted);
 
-    // Current estimate for the pair, clamped to [kMin, kMax] (a rate of exactly 0 or 1 would
-    // send the planner to degenerate thresholds on a handful of samples).
+    // Current estimate for the pair, clamped to [kMin, kMax]: acceptance comes in runs, and a
+    // run of easy tokens drove unclamped estimates to 0.98 and the planner to thresholds of
+    // 16 that the next hard stretch wasted (drift set, docs/PLANNER.md).
     double estimate(int i, int j) const;
     // accept[i][j] for every pair, the Problem::accept layout (rows 0..n_nodes-2, n_nodes wide).
     std::vector<std::vector<double>> matrix() const;
-    // The logit shift applied to priors (0 before any sample of a difficulty-sharing pair).
+    // The logit shift applied to priors: half the observed pairs' mean deviation from theirs,
+    // at most one logit (0 before any sample of a difficulty-sharing pair).
     double difficulty_shift() const;
 
     // Samples of this run (not forgotten): what the cache remembers for the next run.
@@ -40,7 +42,7 @@ public:
     int64_t run_accepted(int i, int j) const { return at(i, j).run_k; }
     double prior(int i, int j) const { return at(i, j).prior; }
 
-    static constexpr double kMin = 0.02, kMax = 0.98;
+    static constexpr double kMin = 0.02, kMax = 0.95;
 
 private:
     struct Pair {

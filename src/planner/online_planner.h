@@ -22,8 +22,8 @@ namespace hsd::planner {
 struct OnlineOptions {
     int replan_every = 4;     // target steps between evaluations
     double margin = 0.05;     // a new chain must predict at least this much less latency
-    int t_max = 16;           // thresholds searched
-    double half_life = 32;    // judged samples (acceptance.h)
+    int t_max = 10;           // thresholds searched (higher ones won only on over-optimistic estimates)
+    double half_life = 48;    // judged samples (acceptance.h)
     int horizon = 256;        // at most this many of the remaining tokens count toward a switch's gain
     // Priors of pairs never measured on this machine: the n-gram drafter's, and for models and
     // early exits sigmoid(a + b ln(params of the drafter / params of the verifier)), clamped:
