@@ -214,11 +214,12 @@ TEST(OnlineSwitching, GreedyRandomSwitchesMatchAutoregressive) {
     Context ctx(target, pool());
     const std::vector<std::vector<TokenId>> prompts = reference_prompts();
     const int n_predict = sanitizer_build() ? 40 : 96;
-    int switches = 0;
+    int switches = 0, steps = 0;
     for (size_t k = 0; k < std::min<size_t>(prompts.size(), sanitizer_build() ? 2 : 4); ++k) {
         std::mt19937_64 rng(100 + k);
         d.force = [&](int64_t) -> std::optional<Chain> {
-            if (rng() % 3) return std::nullopt;
+            ++steps;
+            if (rng() % 2) return std::nullopt;
             ++switches;
             return random_chain(rng, (int)pool_levels.size());
         };
@@ -228,7 +229,8 @@ TEST(OnlineSwitching, GreedyRandomSwitchesMatchAutoregressive) {
         const GenerationResult ar = generate(ctx, sa, prompts[k], n_predict, true);
         EXPECT_EQ(g.result().tokens, ar.tokens) << "prompt " << k;
     }
-    EXPECT_GT(switches, 10);
+    // About every other step was forced to a new chain (the sanitizer run has fewer steps).
+    EXPECT_GE(switches, std::max(3, steps / 4)) << steps << " steps";
 }
 
 TEST(OnlineSwitching, SampledRandomSwitchesMatchTargetDistribution) {
