@@ -1,27 +1,17 @@
 #include "kvcache/kv_cache.h"
 
 #include <algorithm>
-#include <new>
 
 namespace hsd {
-
-KVCache::Buffer KVCache::zeroed(size_t n) {
-    auto* p = static_cast<float*>(std::calloc(std::max<size_t>(n, 1), sizeof(float)));
-    if (!p) throw std::bad_alloc();
-    return Buffer(p);
-}
 
 KVCache::KVCache(int n_layer, int64_t n_ctx, int n_kv_heads, int head_dim)
     : n_ctx_(n_ctx),
       capacity_((n_ctx + kKeyBlock - 1) / kKeyBlock * kKeyBlock),
       n_kv_(n_kv_heads),
       head_dim_(head_dim),
-      len_((size_t)n_layer, 0) {
-    for (int l = 0; l < n_layer; ++l) {
-        k_.push_back(zeroed((size_t)(capacity_ * n_kv_heads * head_dim)));
-        v_.push_back(zeroed((size_t)(capacity_ * n_kv_heads * head_dim)));
-    }
-}
+      k_((size_t)n_layer, std::vector<float>((size_t)(capacity_ * n_kv_heads * head_dim))),
+      v_((size_t)n_layer, std::vector<float>((size_t)(capacity_ * n_kv_heads * head_dim))),
+      len_((size_t)n_layer, 0) {}
 
 int64_t KVCache::length() const {
     if (len_.empty()) return 0;
@@ -29,8 +19,8 @@ int64_t KVCache::length() const {
 }
 
 void KVCache::store(int layer, int64_t pos, const float* k_row, const float* v_row) {
-    float* k = k_[(size_t)layer].get();
-    float* v = v_[(size_t)layer].get();
+    float* k = k_[(size_t)layer].data();
+    float* v = v_[(size_t)layer].data();
     for (int h = 0; h < n_kv_; ++h) {
         float* kb = k + (h * capacity_ + pos / kKeyBlock * kKeyBlock) * head_dim_ + pos % kKeyBlock;
         const float* kr = k_row + (int64_t)h * head_dim_;

@@ -10,8 +10,6 @@
 // truncated cache behaves exactly as if the rejected tokens had never been seen.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 #include <vector>
 
 namespace hsd {
@@ -40,8 +38,8 @@ public:
     // Element i (= head * head_dim + d) of the key / value at `pos`.
     float k_at(int layer, int64_t pos, int64_t i) const { return k_[(size_t)layer][k_index(pos, i)]; }
     float v_at(int layer, int64_t pos, int64_t i) const { return v_[(size_t)layer][v_index(pos, i)]; }
-    const float* keys(int layer) const { return k_[(size_t)layer].get(); }
-    const float* values(int layer) const { return v_[(size_t)layer].get(); }
+    const float* keys(int layer) const { return k_[(size_t)layer].data(); }
+    const float* values(int layer) const { return v_[(size_t)layer].data(); }
 
     void set_length(int layer, int64_t len) { len_[(size_t)layer] = len; }
 
@@ -63,18 +61,9 @@ private:
         return (size_t)((h * capacity_ + pos) * head_dim_ + d);
     }
 
-    // calloc'ed: a large block comes as zero pages the kernel maps on first touch, so a cache
-    // sized for the whole training context costs only the positions a generation uses (a
-    // zero-filled std::vector touched every page up front: ~25 ms for hsd-target's 2048).
-    struct Free {
-        void operator()(float* p) const { std::free(p); }
-    };
-    using Buffer = std::unique_ptr<float[], Free>;
-    static Buffer zeroed(size_t n);
-
     int64_t n_ctx_ = 0, capacity_ = 0;
     int n_kv_ = 0, head_dim_ = 0;
-    std::vector<Buffer> k_, v_;
+    std::vector<std::vector<float>> k_, v_;
     std::vector<int64_t> len_;
 };
 
