@@ -39,6 +39,20 @@ nlohmann::json model_value(const std::vector<double>& cost_ms, double draft_ms) 
     return {{"cost_ms", cost_ms}, {"draft_ms", draft_ms}};
 }
 
+// The target's entry value: its own costs and every exit pair, each from-layer-0 pair with the
+// drafting cost of its exit (found among the profile's candidates).
+nlohmann::json target_value(const Profile& p) {
+    nlohmann::json v = model_value(p.target_cost_ms, p.target_draft_ms);
+    v["exit_pairs"] = nlohmann::json::array();
+    for (const Profile::ExitPair& e : p.exit_pairs) {
+        double draft_ms = 0;
+        for (const ProfileCandidate& c : p.candidates)
+            if (e.from == 0 && c.level.is_exit() && c.level.exit_layer == e.to) draft_ms = c.draft_ms;
+        v["exit_pairs"].push_back({{"from", e.from}, {"to", e.to}, {"cost_ms", e.cost_ms}, {"draft_ms", draft_ms}});
+    }
+    return v;
+}
+
 }  // namespace
 
 nlohmann::json cost_key(const std::string& model_path, bool target, const std::vector<int>& exits,
@@ -163,15 +177,7 @@ CachedCosts cached_costs(const Model& target, ModelCache& models, ThreadPool& po
             p.target_cost_ms = m.target_cost_ms;
             p.target_draft_ms = m.target_draft_ms;
             p.exit_pairs = m.exit_pairs;
-            nlohmann::json v = model_value(m.target_cost_ms, m.target_draft_ms);
-            v["exit_pairs"] = nlohmann::json::array();
-            for (const Profile::ExitPair& e : m.exit_pairs) {
-                double draft_ms = 0;
-                for (const ProfileCandidate& c : m.candidates)
-                    if (e.from == 0 && c.level.is_exit() && c.level.exit_layer == e.to) draft_ms = c.draft_ms;
-                v["exit_pairs"].push_back({{"from", e.from}, {"to", e.to}, {"cost_ms", e.cost_ms}, {"draft_ms", draft_ms}});
-            }
-            store.store(kKind, tkey, v);
+            store.store(kKind, tkey, target_value(m));
             ++out.measured;
         }
         for (const ProfileCandidate& mc : m.candidates)
@@ -200,15 +206,7 @@ CachedCosts cached_costs(const Model& target, ModelCache& models, ThreadPool& po
 
 void store_profile_costs(const Profile& p, const std::vector<int>& exits, const CacheStore& store) {
     const std::vector<int> ex = detail::distinct_exits(exits);
-    nlohmann::json v = model_value(p.target_cost_ms, p.target_draft_ms);
-    v["exit_pairs"] = nlohmann::json::array();
-    for (const Profile::ExitPair& e : p.exit_pairs) {
-        double draft_ms = 0;
-        for (const ProfileCandidate& c : p.candidates)
-            if (e.from == 0 && c.level.is_exit() && c.level.exit_layer == e.to) draft_ms = c.draft_ms;
-        v["exit_pairs"].push_back({{"from", e.from}, {"to", e.to}, {"cost_ms", e.cost_ms}, {"draft_ms", draft_ms}});
-    }
-    store.store(kKind, cost_key(p.target_path, true, ex, p.sampling, p.threads, p.n_max), v);
+    store.store(kKind, cost_key(p.target_path, true, ex, p.sampling, p.threads, p.n_max), target_value(p));
     for (const ProfileCandidate& c : p.candidates)
         if (c.level.is_model())
             store.store(kKind, cost_key(c.level.path, false, {}, p.sampling, p.threads, p.n_max),
