@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <vector>
-#include "kernels/simd.h"
+#include "common/simd.h"
 
 #include "common/timer.h"
 #include "kernels/thread_pool.h"

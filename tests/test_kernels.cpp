@@ -30,7 +30,7 @@
 #include "kernels/matmul.h"
 #include "kvcache/kv_cache.h"
 #include "kernels/ops.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 #include "kernels/thread_pool.h"
 
 namespace hsd {

@@ -5,9 +5,8 @@
 #include <vector>
 
 #include "kernels/ops.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 #include "kernels/thread_pool.h"
-#include "kvcache/kv_cache.h"
 
 namespace hsd {
 

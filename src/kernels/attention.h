@@ -1,9 +1,14 @@
 #pragma once
-// Causal grouped-query attention over the KV cache layout of kvcache/kv_cache.h.
+// Causal grouped-query attention over the key/value layout that kvcache/kv_cache.h stores.
 #include <cstdint>
 #include <span>
 
 namespace hsd {
+
+// Keys are stored in blocks of kKeyBlock positions per kv head, dimension-major inside a
+// block, so the scores of 16 positions accumulate in one AVX-512 register. The kernel
+// defines the layout it reads; the cache (a later folder) follows it.
+constexpr int64_t kKeyBlock = 16;
 
 class ThreadPool;
 

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/simd.h"
+#include "common/simd.h"
 #ifdef HSD_HAVE_BLAS
 #include <cblas.h>
 extern "C" void openblas_set_num_threads(int);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/simd.h"
+#include "common/simd.h"
 #include "kernels/vec_exp.h"
 
 namespace hsd {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kernels/quant_unpack.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 
 namespace hsd::qk {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "kernels/quant_unpack_impl.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 
 namespace hsd::qk {
 

@@ -6,7 +6,7 @@
 #include "common/fp16.h"
 #include "kernels/quant_act.h"
 #include "kernels/quant_unpack.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 #include "quant/blocks.h"
 
 namespace hsd::qk::unpack {

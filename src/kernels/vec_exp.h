@@ -2,7 +2,7 @@
 // Vectorized expf for AVX-512 (Cephes' expf polynomial, range reduction by ln 2 in two
 // parts, 2^n applied with vscalefps so huge negative inputs underflow to 0 and huge positive
 // ones overflow to +inf). Measured within 2 ulp of libm's expf on [-87, 88] (test_kernels).
-#include "kernels/simd.h"
+#include "common/simd.h"
 
 namespace hsd {
 

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace hsd {
+#include "kernels/attention.h"  // kKeyBlock: the key layout the attention kernel reads
 
-constexpr int64_t kKeyBlock = 16;
+namespace hsd {
 
 class KVCache {
 public:

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "common/fp16.h"
-#include "kernels/simd.h"
+#include "common/simd.h"
 #include "quant/blocks.h"
 
 // Exactness: every weight is computed with GGML's float operations in GGML's order (for
