@@ -3,12 +3,11 @@
 // files (no tensors) work as well as whole models.
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/paths.h"
 #include "gguf/gguf_file.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,14 +19,6 @@ struct TokenizeOptions {
     std::string model, text, file;
     bool ids = false, no_bos = false, only_ids = false, special = false;
 };
-
-std::string read_file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(fmt::format("-f: cannot open '{}'", path));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // Printable form of a token's text: control characters and invalid UTF-8 bytes as \xNN.
 std::string escaped(const std::string& s) {
@@ -50,7 +41,7 @@ std::string escaped(const std::string& s) {
 void run_tokenize(const TokenizeOptions& o) {
     if (o.text.empty() == o.file.empty() && !(o.file.empty() && o.ids))
         fail("tokenize: give either the text or -f FILE (not both)");
-    const std::string input = o.file.empty() ? o.text : read_file_bytes(o.file);
+    const std::string input = o.file.empty() ? o.text : read_file_or_fail(o.file, "-f");
     const auto gguf = gguf::File::open(o.model);
     const Tokenizer tok = Tokenizer::from_gguf(*gguf);
     if (o.ids) {
