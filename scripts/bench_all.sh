@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every benchmark whose figures docs/BENCHMARKS.md quotes and writes the results to
-# bench/results/ (JSON, TSV) and the plots to docs/img/. Needs ../shared and a Release build
-# in build/ (cmake -S . -B build && cmake --build build -j). About 100 minutes on 2 cores.
+# bench/results/ (JSON, TSV) and the plots to docs/img/. Needs ../shared and
+# `bash scripts/install-deps.sh --bench`; builds build/ in Release with the benchmarks first.
+# About 100 minutes on 2 cores.
 #
 #   bash scripts/bench_all.sh [forward|quant|tokenizer|hsd|hispec|planner|auto ...]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHSD_BUILD_BENCH=ON >/dev/null
+cmake --build build -j "$(nproc)"
 B=build/bench
 R=bench/results
 IMG=docs/img

@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite twice: an optimized build, then an
-# AddressSanitizer + UndefinedBehaviorSanitizer build. Needs ../shared (models, prompts).
+# Builds and runs the whole test suite twice: an optimized build (tests and benchmarks), then
+# an AddressSanitizer + UndefinedBehaviorSanitizer build, then the tokenizer fuzz targets.
+# Needs ../shared (models, prompts) and `bash scripts/install-deps.sh --test`.
+# Prints the wall time of each phase at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+GEN=()
+if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
+phases=()
+phase() {  # phase NAME COMMAND...: runs it, remembers how long it took
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  phases+=("$(printf '%-28s %5d s' "$name" $((SECONDS - t0)))")
+}
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$JOBS"
-ctest --test-dir build --output-on-failure -j "$JOBS"
+phase "release: configure+build" bash -c "cmake -S . -B build ${GEN[*]} -DCMAKE_BUILD_TYPE=Release -DHSD_BUILD_TESTS=ON \
+  -DHSD_BUILD_BENCH=ON && cmake --build build -j $JOBS"
+phase "release: ctest" ctest --test-dir build --output-on-failure -j "$JOBS"
 
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHSD_SANITIZE=ON -DHSD_BUILD_BENCH=OFF
-cmake --build build-asan -j "$JOBS"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# Sanitizers at -O2 with line tables only (-g1): stack traces name file and line, and the
+# build is spared full debug information.
+phase "asan: configure+build" bash -c "cmake -S . -B build-asan ${GEN[*]} -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG' -DHSD_SANITIZE=ON -DHSD_BUILD_TESTS=ON -DHSD_BUILD_BENCH=OFF \
+  && cmake --build build-asan -j $JOBS"
+# (The curl / Node.js server suites run in the optimized build only; the server itself runs
+# under the sanitizers in test_server and test_batching.)
+phase "asan: ctest" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   HSD_SANITIZER_BUILD=1 ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE server
-# (The curl / Node.js server suites run in the optimized build only, to keep CI within its time;
-# the server itself runs under the sanitizers in test_server and test_batching.)
 
 # Tokenizer fuzz targets (libFuzzer needs clang), a fixed number of inputs each.
-if command -v "${CXX_FUZZ:-clang++-14}" >/dev/null; then scripts/fuzz.sh; fi
+if command -v "${CXX_FUZZ:-clang++-14}" >/dev/null; then phase "fuzz: build+run" scripts/fuzz.sh; fi
+
+echo "test.sh phases:"
+printf '  %s\n' "${phases[@]}"
