@@ -24,61 +24,19 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "gguf/gguf_file.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/special_tokens.h"
-#include "tokenizer/unicode_props.h"
 
 namespace hsd {
 
 namespace {
 
 constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";        // U+2581 LOWER ONE EIGHTH BLOCK
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";        // U+FFFD REPLACEMENT CHARACTER
 constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";   // SentencePiece's default unk surface
-
-inline bool is_trail(unsigned char b) { return (b & 0xC0) == 0x80; }
-
-// Length of the complete, valid UTF-8 character at s[0..n), or 0 if the first byte does not start
-// one (SentencePiece's DecodeUTF8 rules: no overlong forms, no surrogates, at most U+10FFFF).
-inline size_t valid_char_len(const unsigned char* s, size_t n) {
-    const unsigned c = s[0];
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return n >= 2 && is_trail(s[1]) ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || !is_trail(s[1]) || !is_trail(s[2])) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0;   // overlong
-        if (c == 0xED && s[1] >= 0xA0) return 0;  // surrogate
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || !is_trail(s[1]) || !is_trail(s[2]) || !is_trail(s[3])) return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;   // overlong
-        if (c == 0xF4 && s[1] >= 0x90) return 0;  // above U+10FFFF
-        return 4;
-    }
-    return 0;
-}
-
-// Appends `bytes` with every byte that does not start a valid character replaced by U+FFFD
-// (how SentencePiece's decoder turns a run of byte pieces into text).
-void append_bytes_as_text(std::string& out, const std::string& bytes) {
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    size_t i = 0;
-    while (i < bytes.size()) {
-        const size_t len = valid_char_len(p + i, bytes.size() - i);
-        if (len == 0) {
-            out += kReplacement;
-            ++i;
-        } else {
-            out.append(bytes, i, len);
-            i += len;
-        }
-    }
-}
 
 // One character length by the first byte only (SentencePiece's OneCharLen); the input is
 // already normalized to valid UTF-8 when this is used.
@@ -426,9 +384,9 @@ std::string Tokenizer::normalize(std::string_view text) const {
             out += (char)c;
             ++i;
         } else {
-            const size_t len = valid_char_len(p + i, n - i);
+            const size_t len = utf8_valid_char_len(p + i, n - i);
             if (len == 0) {
-                out += kReplacement;  // one U+FFFD per malformed byte
+                out += kUtf8Replacement;  // one U+FFFD per malformed byte
                 ++i;
             } else {
                 out.append(text.data() + i, len);
@@ -475,13 +433,15 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos, bool
 void Tokenizer::encode_bpe(std::string_view text, std::vector<TokenId>& out) const {
     std::vector<uint32_t> cpts, lens;
     cpts.reserve(text.size());
-    unicode::decode_utf8(text, cpts);
+    // Strict decoding: llama.cpp's decoder accepts overlong forms and surrogates, which PCRE2
+    // could not match; here each of their bytes is U+FFFD.
+    decode_utf8(text, cpts);
     pre_->split(cpts, lens);
     std::string word;
     size_t at = 0;
     for (const uint32_t len : lens) {
         word.clear();
-        for (size_t i = at; i < at + len; ++i) unicode::append_utf8(word, cpts[i]);
+        for (size_t i = at; i < at + len; ++i) append_utf8(word, cpts[i]);
         at += len;
         bpe_->encode_word(word, pre_->ignore_merges(), out);
     }
@@ -678,7 +638,7 @@ std::string Tokenizer::decode(const std::vector<TokenId>& ids) const {
             continue;
         }
         if (!bytes.empty()) {
-            append_bytes_as_text(out, bytes);
+            append_utf8_repaired(out, bytes);
             bytes.clear();
         }
         if (bos_ws_seen || !out.empty()) is_bos_ws = false;
@@ -695,7 +655,7 @@ std::string Tokenizer::decode(const std::vector<TokenId>& ids) const {
         }
         out += s;
     }
-    if (!bytes.empty()) append_bytes_as_text(out, bytes);
+    if (!bytes.empty()) append_utf8_repaired(out, bytes);
     return out;
 }
 
