@@ -1,7 +1,7 @@
 // Tokenizer::encode: special-token text is split out first, then each piece of raw text goes
 // to the encoder of the vocabulary's kind (SentencePiece: spm_encoder.cpp; byte-level BPE: the
 // pre-tokenizer and BpeModel, glued here). Loading is in tokenizer_load.cpp, decoding in
-// tokenizer_decode.cpp, the piece indexes in piece_index.cpp.
+// tokenizer_decode.cpp.
 #include "tokenizer/tokenizer.h"
 
 #include <fmt/format.h>
