@@ -1,6 +1,6 @@
 // The server's text building blocks, none of which needs a model: stop strings across piece
-// boundaries (a property test against matching on the whole text), UTF-8 validation and
-// boundaries, SSE framing and parsing, the Prometheus text format, and request parsing with
+// boundaries (a property test against matching on the whole text; UTF-8 itself is in
+// test_utf8.cpp), SSE framing and parsing, the Prometheus text format, and request parsing with
 // the status, param and message of every rejection.
 #include <gtest/gtest.h>
 
@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "server/api_request.h"
 #include "server/prometheus.h"
 #include "server/sse.h"
 #include "server/stop_strings.h"
-#include "server/utf8.h"
 
 namespace hsd::server {
 namespace {
@@ -221,55 +221,6 @@ TEST(StopMatcher, RejectsBadStops) {
     EXPECT_THROW(StopMatcher(std::vector<std::string>(StopMatcher::kMaxStops + 1, "x")), hsd::Error);
     EXPECT_THROW(StopMatcher({std::string(StopMatcher::kMaxStopBytes + 1, 'x')}), hsd::Error);
     EXPECT_NO_THROW(StopMatcher(std::vector<std::string>(StopMatcher::kMaxStops, "x")));
-}
-
-// ---------------------------------------------------------------------------------------
-// UTF-8
-
-TEST(Utf8, AcceptsValid) {
-    for (const std::string s : {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
-                                "\xF4\x8F\xBF\xBF" /* U+10FFFF */, "\xED\x9F\xBF" /* U+D7FF */,
-                                "\xEE\x80\x80" /* U+E000 */, "\xC2\x80" /* U+0080 */, "\xE0\xA0\x80" /* U+0800 */,
-                                "\xF0\x90\x80\x80" /* U+10000 */})
-        EXPECT_TRUE(valid_utf8(s)) << s;
-    EXPECT_TRUE(valid_utf8(std::string("a\0b", 3)));
-}
-
-TEST(Utf8, RejectsInvalidWithOffset) {
-    const std::vector<std::pair<std::string, size_t>> cases = {
-        {"\xC0\x80", 0},              // overlong NUL
-        {"a\xC1\xBF", 1},             // overlong 2-byte
-        {"ab\xE0\x80\x80", 2},        // overlong 3-byte
-        {"\xE0\x9F\xBF", 0},          // overlong 3-byte (U+07FF)
-        {"\xF0\x8F\xBF\xBF", 0},      // overlong 4-byte (U+FFFF)
-        {"x\xED\xA0\x80", 1},         // surrogate U+D800
-        {"\xED\xBF\xBF", 0},          // surrogate U+DFFF
-        {"\xF4\x90\x80\x80", 0},      // U+110000
-        {"\xF5\x80\x80\x80", 0},      // lead byte above F4
-        {"ok\xFF", 2},                // never valid
-        {"\x80", 0},                  // stray continuation
-        {"\xC3\xA9\xA9", 2},          // one continuation too many
-        {"ab\xE2\x82", 2},            // truncated at the end
-        {"\xC3", 0},                  // truncated
-        {"\xC3" "A", 0},              // lead without continuation
-        {"\xF0\x9F\x98" "A", 0},      // 4-byte cut short
-    };
-    for (const auto& [s, offset] : cases) {
-        size_t at = 999;
-        EXPECT_FALSE(valid_utf8(s, &at)) << testing::PrintToString(s);
-        EXPECT_EQ(at, offset) << testing::PrintToString(s);
-    }
-}
-
-TEST(Utf8, SafeCut) {
-    const std::string s = "a\xE2\x82\xAC";  // a€
-    EXPECT_EQ(utf8_safe_cut(s, 4), 4u);
-    EXPECT_EQ(utf8_safe_cut(s, 3), 1u);
-    EXPECT_EQ(utf8_safe_cut(s, 2), 1u);
-    EXPECT_EQ(utf8_safe_cut(s, 1), 1u);
-    EXPECT_EQ(utf8_safe_cut(s, 0), 0u);
-    EXPECT_EQ(utf8_safe_cut("\xE0\x80", 2), 2u);  // can never complete: not held
-    EXPECT_EQ(utf8_safe_cut("\x80\x80\x80\x80", 4), 4u);
 }
 
 // ---------------------------------------------------------------------------------------

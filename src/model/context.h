@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "common/token_id.h"
 #include "kernels/ops.h"
 #include "kvcache/kv_cache.h"
 #include "model/model.h"

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/token_id.h"
 #include "planner/profile.h"
-#include "tokenizer/tokenizer.h"
 
 namespace hsd::planner::detail {
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
+#include "common/token_id.h"
 
 namespace hsd {
 

@@ -17,8 +17,8 @@
 #include <limits>
 #include <utility>
 
+#include "common/utf8.h"
 #include "server/stop_strings.h"
-#include "server/utf8.h"
 
 namespace hsd::server {
 

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "common/error.h"
-#include "server/utf8.h"
+#include "common/utf8.h"
 
 namespace hsd::server {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/token_id.h"
 #include "sampling/sampler.h"
-#include "tokenizer/tokenizer.h"
 
 namespace hsd {
 

@@ -9,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace hsd {
+#include "common/token_id.h"
 
-using TokenId = int32_t;
+namespace hsd {
 
 class BpeModel {
 public:

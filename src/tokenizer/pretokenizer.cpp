@@ -20,6 +20,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "tokenizer/unicode_props.h"
 
 namespace hsd {
@@ -179,7 +180,7 @@ std::shared_ptr<const Step> make_step(const std::string& re) {
     } else {
         s->kind = Step::Kind::Wide;
         std::vector<uint32_t> cp;
-        unicode::decode_utf8(re, cp);
+        decode_utf8(re, cp);
         s->code = compile(std::u32string(cp.begin(), cp.end()), PCRE2_UTF, re);
     }
     return s;

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-namespace hsd {
+#include "common/token_id.h"
 
-using TokenId = int32_t;
+namespace hsd {
 
 struct Fragment {
     TokenId token;      // >= 0: this special token; -1: raw text

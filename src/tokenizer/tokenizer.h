@@ -12,11 +12,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/token_id.h"
+
 namespace hsd {
 
 namespace gguf { class File; }
-
-using TokenId = int32_t;
 
 class BpeModel;
 class PreTokenizer;

@@ -8,6 +8,8 @@
 
 #include <array>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -75,57 +77,6 @@ uint8_t flags(uint32_t cpt) {
     const uint32_t block = cpt / kBlock;
     std::call_once(t.done[block], [&] { t.fill(block); });
     return t.flags[cpt];
-}
-
-void decode_utf8(std::string_view s, std::vector<uint32_t>& out) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const size_t n = s.size();
-    auto trail = [&](size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
-    for (size_t i = 0; i < n;) {
-        const unsigned c = p[i];
-        if (c < 0x80) {
-            out.push_back(c);
-            ++i;
-            continue;
-        }
-        uint32_t cpt = 0;
-        size_t len = 0;
-        if (c >= 0xC2 && c < 0xE0 && trail(i + 1)) {
-            cpt = (c & 0x1F) << 6 | (p[i + 1] & 0x3F);
-            len = 2;
-        } else if (c >= 0xE0 && c < 0xF0 && trail(i + 1) && trail(i + 2)) {
-            cpt = (c & 0x0F) << 12 | (p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
-            len = (cpt >= 0x800 && (cpt < 0xD800 || cpt > 0xDFFF)) ? 3 : 0;
-        } else if (c >= 0xF0 && c < 0xF5 && trail(i + 1) && trail(i + 2) && trail(i + 3)) {
-            cpt = (c & 0x07) << 18 | (p[i + 1] & 0x3F) << 12 | (p[i + 2] & 0x3F) << 6 | (p[i + 3] & 0x3F);
-            len = (cpt >= 0x10000 && cpt < kMaxCpt) ? 4 : 0;
-        }
-        if (len == 0) {
-            out.push_back(0xFFFD);
-            ++i;
-        } else {
-            out.push_back(cpt);
-            i += len;
-        }
-    }
-}
-
-void append_utf8(std::string& out, uint32_t c) {
-    if (c < 0x80) {
-        out += (char)c;
-    } else if (c < 0x800) {
-        out += (char)(0xC0 | c >> 6);
-        out += (char)(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        out += (char)(0xE0 | c >> 12);
-        out += (char)(0x80 | (c >> 6 & 0x3F));
-        out += (char)(0x80 | (c & 0x3F));
-    } else {
-        out += (char)(0xF0 | c >> 18);
-        out += (char)(0x80 | (c >> 12 & 0x3F));
-        out += (char)(0x80 | (c >> 6 & 0x3F));
-        out += (char)(0x80 | (c & 0x3F));
-    }
 }
 
 }  // namespace hsd::unicode
