@@ -239,7 +239,7 @@ double sampled_distribution_p(const Model& target, const std::vector<LevelSpec>&
     const int V = target.config().n_vocab;
     const std::vector<double> exact = exact_joint(target, prompt, n_tok);
     std::vector<int64_t> counts(exact.size(), 0);
-    Hierarchy h(target, levels, tiny_pool(), 0, rule);
+    Hierarchy h(target, levels, tiny_pool(), {.rule = rule});
     std::vector<LevelStats> total;
     for (int r = 0; r < n_runs; ++r) {
         Sampler s(pure_sampling(1000003ULL * (uint64_t)r + 17), V);

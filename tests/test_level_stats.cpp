@@ -1,5 +1,6 @@
-// LevelStats::operator+= (how benchmarks and front ends sum a level's counters over
-// generations) and the per-origin acceptance derived from the sums.
+// LevelStats: the recording methods the executor and the levels count with,
+// operator+= (how benchmarks and front ends sum a level's counters over generations) and the
+// per-origin acceptance derived from the sums.
 #include <gtest/gtest.h>
 
 #include "speculative/drafter.h"
@@ -90,6 +91,66 @@ TEST(LevelStats, OriginRateIsMinusOneWhenNothingWasJudged) {
     s.origin_n[0] = 3;  // judged, none accepted: a real 0
     EXPECT_EQ(s.origin_rate(0), 0.0);
     EXPECT_EQ(s.origin_rate(1), -1.0);
+}
+
+TEST(LevelStats, RecordsBatchesAndEmptyCalls) {
+    LevelStats s;
+    s.record_batch(5, 3);
+    s.record_batch(4, 0);
+    s.record_batch(0, 0);  // nothing proposed: not a batch the level above verified
+    s.record_empty();
+    EXPECT_EQ(s.draft_n, 9);
+    EXPECT_EQ(s.draft_n_accepted, 3);
+    EXPECT_EQ(s.n_drafts, 2);
+    EXPECT_EQ(s.n_empty, 1);
+}
+
+TEST(LevelStats, RecordsJudgedProposalsByOriginAndCappedPosition) {
+    LevelStats s;
+    s.record_judged(0, 1, true);
+    s.record_judged(1, 0, true);
+    s.record_judged(2, 1, false);
+    s.record_judged(LevelStats::kPositions + 3, 0, true);  // counted in the last position
+    EXPECT_EQ(s.origin_n[1], 2);
+    EXPECT_EQ(s.origin_accepted[1], 1);
+    EXPECT_EQ(s.origin_n[0], 2);
+    EXPECT_EQ(s.origin_accepted[0], 2);
+    EXPECT_EQ(s.position_n[2], 1);
+    EXPECT_EQ(s.position_accepted[2], 0);
+    EXPECT_EQ(s.position_n[LevelStats::kPositions - 1], 1);
+    EXPECT_EQ(s.position_accepted[LevelStats::kPositions - 1], 1);
+    EXPECT_EQ(s.judged(), 4);
+    EXPECT_EQ(s.judged_accepted(), 3);
+}
+
+TEST(LevelStats, RecordsPassesAndSeconds) {
+    LevelStats s;
+    s.record_pass(12);
+    s.record_pass(4);
+    s.add_seconds(0.25);
+    s.add_seconds(0.5);
+    EXPECT_EQ(s.n_forward, 2);
+    EXPECT_EQ(s.layer_evals, 16);
+    EXPECT_DOUBLE_EQ(s.seconds, 0.75);
+}
+
+TEST(LevelStats, ResetCountersKeepsTheIdentity) {
+    LevelStats s = sample("m1.gguf", 6, 4, 3);
+    s.n_empty = 2;
+    s.reset_counters();
+    EXPECT_EQ(s.name, "m1.gguf");
+    EXPECT_EQ(s.depth, 6);
+    EXPECT_EQ(s.threshold, 4);
+    EXPECT_EQ(s.n_forward, 0);
+    EXPECT_EQ(s.draft_n, 0);
+    EXPECT_EQ(s.draft_n_accepted, 0);
+    EXPECT_EQ(s.n_drafts, 0);
+    EXPECT_EQ(s.n_empty, 0);
+    EXPECT_EQ(s.seconds, 0.0);
+    EXPECT_EQ(s.layer_evals, 0);
+    EXPECT_EQ(s.judged(), 0);
+    EXPECT_EQ(s.judged_accepted(), 0);
+    EXPECT_EQ(s.origin_n[0] + s.origin_n[1] + s.origin_accepted[0] + s.origin_accepted[1], 0);
 }
 
 }  // namespace

@@ -10,11 +10,12 @@
 #include <random>
 
 #include "common/error.h"
-#include "decoding/adaptive_decoder.h"
 #include "decoding/generate.h"
 #include "model/context.h"
+#include "planner/adaptive_decoder.h"
 #include "planner/online_planner.h"
 #include "planner/optimizer.h"
+#include "planner/shadow_verdicts.h"
 #include "spec_support.h"
 #include "test_support.h"
 
@@ -22,6 +23,7 @@ namespace hsd::test {
 namespace {
 
 using planner::AcceptanceEstimator;
+using planner::AdaptiveDecoder;
 using planner::Chain;
 using planner::OnlinePlanner;
 namespace fs = std::filesystem;
@@ -161,6 +163,44 @@ TEST(OnlinePlanner, RemembersAcceptanceForTheNextRun) {
     fs::remove_all(dir);
 }
 
+// ---- shadow verdicts: the target's verdicts on deeper levels' drafts ----
+
+TEST(ShadowVerdicts, JudgesProposalsStillOnTheCommittedSequence) {
+    // Pool: 0 = n-gram, 1 = a model, 2 = another model, 3 = the target.
+    planner::ShadowVerdicts v(3, 0);
+    v.begin_step(true);
+    v.on_proposal(1, 2, 4, {10, 11, 12});  // level 1 drafts positions 4..6 for level 2
+    v.on_proposal(0, 1, 4, {});            // the n-gram drafter found nothing
+    v.on_proposal(2, 3, 4, {10, 11});      // verified by the target: counted directly, not here
+    v.on_cut(5);                           // level 2 kept positions 4; position 6's draft is gone
+    const std::vector<TokenId> seq = {1, 2, 3, 4, 10, 99};
+    const std::vector<planner::ShadowSample>& out = v.end_step(seq);
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].level, 1);
+    EXPECT_TRUE(out[0].agreed);   // position 4: 10 committed
+    EXPECT_EQ(out[1].level, 1);
+    EXPECT_FALSE(out[1].agreed);  // position 5: 99 committed
+    EXPECT_EQ(out[2].level, 0);   // the empty proposal: one failure, after the proposals
+    EXPECT_FALSE(out[2].agreed);
+
+    v.begin_step(true);  // a new step forgets the last one's proposals
+    EXPECT_TRUE(v.end_step(seq).empty());
+}
+
+TEST(ShadowVerdicts, SampledStepsJudgeOnlyTheNgramDrafter) {
+    planner::ShadowVerdicts v(3, 0);
+    v.begin_step(false);
+    v.on_proposal(1, 2, 2, {7});  // a sampled model draft agreeing is not its acceptance
+    v.on_proposal(0, 1, 2, {7});  // the deterministic n-gram drafter's is
+    v.on_proposal(0, 1, 3, {});
+    const std::vector<planner::ShadowSample>& out = v.end_step({1, 2, 7, 8});
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].level, 0);
+    EXPECT_TRUE(out[0].agreed);
+    EXPECT_EQ(out[1].level, 0);
+    EXPECT_FALSE(out[1].agreed);
+}
+
 // ---- lossless switching ----
 
 // Costs for a pool of real levels (what they are does not matter: the chains are forced).
@@ -208,7 +248,7 @@ TEST(OnlineSwitching, GreedyRandomSwitchesMatchAutoregressive) {
     planner::CacheStore none("");
     planner::OnlineOptions o;
     o.replan_every = 3;  // the planner's own switches too, between the forced ones
-    Hierarchy h(target, pool_levels, pool(), 0, VerifyRule::Exact, true);
+    Hierarchy h(target, pool_levels, pool(), {.pool_of_candidates = true});
     OnlinePlanner planner(costs, pool_ids(pool_levels.size()), none, o);
     AdaptiveDecoder d(h, planner);
     Context ctx(target, pool());
@@ -254,7 +294,7 @@ TEST(OnlineSwitching, SampledRandomSwitchesMatchTargetDistribution) {
     planner::CacheStore none("");
     planner::OnlineOptions o;
     o.replan_every = 0;  // only the forced switches
-    Hierarchy h(target, pool_levels, tiny_pool(), 0, VerifyRule::Exact, true);
+    Hierarchy h(target, pool_levels, tiny_pool(), {.pool_of_candidates = true});
     planner::Profile costs = pool_costs(pool_levels);
     costs.sampling = pure_sampling(0);
     OnlinePlanner planner(costs, pool_ids(pool_levels.size()), none, o);

@@ -222,7 +222,7 @@ TEST(Speculative, ContextLimitAndLengthMatchGenerate) {
         Sampler a(greedy_params(), target.config().n_vocab);
         const GenerationResult ar = generate(ctx, a, prompt, n_predict, true);
         for (const std::string& spec : {std::string("m0:5"), std::string("m0:3,m1:7"), std::string("ngram3:4,m1:6")}) {
-            Hierarchy h(target, parse_levels(spec), pool(), n_ctx);
+            Hierarchy h(target, parse_levels(spec), pool(), {.n_ctx = n_ctx});
             Sampler s(greedy_params(), target.config().n_vocab);
             const SpeculativeResult r = generate_speculative(h, s, prompt, n_predict, true);
             EXPECT_EQ(r.tokens, ar.tokens) << spec << " n_predict " << n_predict;
@@ -230,7 +230,7 @@ TEST(Speculative, ContextLimitAndLengthMatchGenerate) {
             EXPECT_LE(h.target().n_processed(), n_ctx);
         }
     }
-    Hierarchy h(target, parse_levels("m0:5"), pool(), (int64_t)prompt.size());
+    Hierarchy h(target, parse_levels("m0:5"), pool(), {.n_ctx = (int64_t)prompt.size()});
     Sampler s(greedy_params(), target.config().n_vocab);
     EXPECT_THROW(generate_speculative(h, s, prompt, 5, true), Error);
     EXPECT_THROW(generate_speculative(h, s, {}, 5, true), Error);

@@ -56,7 +56,7 @@ struct DecodingSetup {
 
 // The levels a request asks for on `target`: model files loaded through `models`; --plan
 // checked against the target. Not for --hierarchy auto, which a Session plans while it
-// generates (decoding/adaptive_decoder.h). Throws hsd::Error naming the flag, file or level at fault.
+// generates (planner/auto_decoder.h). Throws hsd::Error naming the flag, file or level at fault.
 DecodingSetup resolve_decoding(const Model& target, const DecodingRequest& request, ModelCache& models);
 
 }  // namespace hsd

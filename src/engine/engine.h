@@ -29,10 +29,8 @@
 
 namespace hsd {
 
-class AdaptiveDecoder;
 namespace planner {
-class CacheStore;
-class OnlinePlanner;
+class AutoDecoder;
 }  // namespace planner
 
 struct EngineOptions {
@@ -136,12 +134,8 @@ private:
     std::unique_ptr<Decoder> decoder_;
     std::unique_ptr<Sampler> sampler_;
     std::unique_ptr<Generation> gen_;
-    // --hierarchy auto
-    std::unique_ptr<planner::CacheStore> store_;
-    std::unique_ptr<planner::OnlinePlanner> planner_;
-    std::string cost_cache_;
-    double cost_seconds_ = 0;
-    bool remembered_ = false;
+    std::unique_ptr<planner::AutoDecoder> auto_;  // --hierarchy auto, from the first start() on
+    bool remembered_ = false;                     // auto: this generation's acceptance is saved
 };
 
 }  // namespace hsd

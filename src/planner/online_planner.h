@@ -3,7 +3,7 @@
 // the cache (cost_cache.h), acceptance learned online (acceptance.h), and every few target
 // steps the latency model's best chain; it switches when the predicted gain over the tokens
 // still to generate pays for the switch with a margin. A pure decision maker: the executor
-// (decoding/adaptive_decoder.h) feeds it observations and applies its chains.
+// (planner/adaptive_decoder.h) feeds it observations and applies its chains.
 #include <cstdint>
 #include <functional>
 #include <optional>

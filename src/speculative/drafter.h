@@ -9,6 +9,7 @@
 
 #include "common/token_id.h"
 #include "sampling/sampler.h"
+#include "speculative/level_stats.h"
 
 namespace hsd {
 
@@ -37,42 +38,6 @@ struct DraftBatch {
     void push_one_hot(TokenId tok);
     // Appends a token without a distribution (greedy batches).
     void push_token(TokenId tok, bool produced_here = true);
-};
-
-// Counters of one level for one generation. "draft" counters describe this level as a
-// proposer (verified by the level above); n_forward / seconds describe its own work.
-struct LevelStats {
-    std::string name;          // model file, "file@k" (early exit after k layers), "ngram(N)"
-    int depth = 0;             // layers a model level runs (0 for the n-gram drafter)
-    int threshold = 0;         // T_i: tokens returned per call (bottom: tokens drafted per call); 0 for the target
-    int64_t n_forward = 0;     // forward passes (batches of new positions run) during generation, prefill excluded
-    int64_t draft_n = 0;       // tokens proposed to the level above
-    int64_t draft_n_accepted = 0;  // of those, accepted by the level above
-    int64_t n_drafts = 0;      // non-empty batches the level above verified
-    int64_t n_empty = 0;       // calls that asked for drafts and got none (the n-gram drafter found no match)
-    double seconds = 0;        // time in this level's own work (forward passes, sampling, lookup, verification)
-    int64_t layer_evals = 0;   // token x layer evaluations this level ran (early exits: only the layers it added)
-    // Acceptance of this level's proposals that the level above judged (the accepted prefix
-    // and the first rejection), split by how this level got the token (origin 1: produced here,
-    // 0: accepted from the level below) and by position in the batch (capped): the planner's
-    // i.i.d. model assumes neither matters.
-    static constexpr int kPositions = 16;
-    int64_t origin_n[2] = {0, 0}, origin_accepted[2] = {0, 0};
-    int64_t position_n[kPositions] = {}, position_accepted[kPositions] = {};
-
-    // Adds the counters of another generation of the same level (e.g. summing over prompts);
-    // name, depth and threshold come from `o` while this one has none yet.
-    LevelStats& operator+=(const LevelStats& o);
-
-    double acceptance_rate() const { return draft_n > 0 ? (double)draft_n_accepted / (double)draft_n : 0.0; }
-    // Acceptance of the judged proposals of one origin (1: produced here, 0: accepted from
-    // below); -1 when none was judged, which is not the same as none accepted.
-    double origin_rate(int origin) const;
-    // Tokens the level above emitted per verification of one of our batches: accepted drafts
-    // plus its correction or bonus token (vLLM's "mean acceptance length"; 1 = nothing accepted).
-    double mean_accepted_length() const {
-        return n_drafts > 0 ? 1.0 + (double)draft_n_accepted / (double)n_drafts : 0.0;
-    }
 };
 
 class Drafter {

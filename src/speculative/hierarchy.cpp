@@ -50,11 +50,11 @@ void check_draft_vocabulary(const Model& draft, const Model& above) {
                          draft.path(), nd, na, above.path(), na));
 }
 
-Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx,
-                     VerifyRule rule, bool pool_of_candidates, ModelCache* lazy_models)
-    : specs_(levels), pool_(&pool), lazy_models_(lazy_models), rule_(rule) {
+Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool,
+                     const HierarchyOptions& o)
+    : pool_(&pool), lazy_models_(o.lazy_models), rule_(o.rule) {
     if (levels.empty()) fail("a speculative hierarchy needs at least one draft level below the target");
-    n_ctx_ = n_ctx > 0 ? n_ctx : target.config().n_ctx_train;
+    n_ctx_ = o.n_ctx > 0 ? o.n_ctx : target.config().n_ctx_train;
     n_vocab_ = target.config().n_vocab;
     const Model* above = &target;
     // Check from the top down so a message names the pair that actually meets.
@@ -82,10 +82,10 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
             if (i != 0) fail("the n-gram drafter can only be the bottom level of a hierarchy");
             continue;
         }
-        if (!s.model && pool_of_candidates && lazy_models) continue;  // loaded (and checked) when it joins
+        if (!s.model && o.pool_of_candidates && o.lazy_models) continue;  // loaded (and checked) when it joins
         HSD_ASSERT(s.model, fmt::format("model level '{}' was not loaded (resolve_models)", s.path));
         check_draft_vocabulary(*s.model, *above);
-        if (pool_of_candidates) {  // any model above may come to verify it
+        if (o.pool_of_candidates) {  // any model above may come to verify it
             check_draft_vocabulary(*s.model, target);
             for (size_t j = i + 1; j < levels.size(); ++j)
                 if (levels[j].is_model() && levels[j].model) check_draft_vocabulary(*s.model, *levels[j].model);
@@ -99,63 +99,67 @@ Hierarchy::Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, 
     // states); independent draft models each get their own.
     target_state_ = std::make_shared<StagedContext>(target, pool, n_ctx_);
     // Roles are fixed here: every level but an n-gram bottom is a model that verifies.
-    auto add_model = [&](std::unique_ptr<ModelDrafter> m) {
-        models_.push_back(m.get());
-        levels_.push_back(std::move(m));
-    };
-    for (const LevelSpec& s : levels) {
+    levels_.resize(levels.size() + 1);
+    for (size_t i = 0; i <= levels.size(); ++i) {
+        Level& l = levels_[i];
+        l.batch.n_vocab = n_vocab_;
+        if (i == levels.size()) {  // the target
+            auto m = std::make_unique<ModelDrafter>(target_state_, target.config().n_layer);
+            l.model = m.get();
+            l.drafter = std::move(m);
+            break;
+        }
+        const LevelSpec& s = levels[i];
+        l.spec = s;
+        l.threshold = s.threshold;
         if (s.is_exit()) {
-            add_model(std::make_unique<ModelDrafter>(target_state_, s.exit_layer));
-        } else if (s.is_model() && !s.model) {  // a pool candidate loaded when it first joins
-            models_.push_back(nullptr);
-            levels_.push_back(nullptr);
-            continue;
+            auto m = std::make_unique<ModelDrafter>(target_state_, s.exit_layer);
+            l.model = m.get();
+            l.drafter = std::move(m);
+        } else if (s.is_model() && !s.model) {
+            continue;  // a pool candidate loaded when it first joins
         } else if (s.is_model()) {
             // Rows in the target's width: a prefix-vocabulary draft gives 0 to the ids it lacks.
-            add_model(std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_, n_vocab_));
+            auto m = std::make_unique<ModelDrafter>(*s.model, pool, n_ctx_, n_vocab_);
+            l.model = m.get();
+            l.drafter = std::move(m);
         } else {
-            models_.push_back(nullptr);
-            levels_.push_back(std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_));
+            l.drafter = std::make_unique<NgramDrafter>(s.ngram_n, n_vocab_);
         }
-        levels_.back()->stats().threshold = s.threshold;
-        thresholds_.push_back(s.threshold);
+        l.drafter->stats().threshold = s.threshold;
     }
-    add_model(std::make_unique<ModelDrafter>(target_state_, target.config().n_layer));
-    thresholds_.push_back(0);
-    for (size_t i = 0; i < levels_.size(); ++i) chain_.push_back((int)i);
-    // (With candidates still to load, the chain starts as the target alone.)
-    if (std::count(levels_.begin(), levels_.end(), nullptr) > 0) {
-        chain_ = {(int)levels_.size() - 1};
-        thresholds_ = {0};
-    }
-    ever_active_.assign(levels_.size(), false);
-    for (int i : chain_) ever_active_[(size_t)i] = true;
-    batches_.resize(levels_.size());
-    for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
+    // With candidates still to load, the chain starts as the target alone.
+    const bool all_loaded = std::all_of(levels_.begin(), levels_.end(), [](const Level& l) { return l.drafter != nullptr; });
+    for (size_t i = 0; i < levels_.size(); ++i)
+        if (all_loaded || i + 1 == levels_.size()) chain_.push_back((int)i);
+    for (int i : chain_) levels_[(size_t)i].ever_active = true;
+}
+
+void Hierarchy::rollback_all(int64_t len) {
+    for (Level& l : levels_)
+        if (l.drafter) l.drafter->rollback(len);
 }
 
 void Hierarchy::start(const std::vector<TokenId>& prompt) {
     // Every candidate forgets the last generation (an inactive one would otherwise keep logits
     // for a prefix that no longer exists); only the active ones prefill, the others catch up
     // when they join.
-    for (auto& l : levels_)
-        if (l) l->rollback(0);
-    for (int idx : chain_) levels_[(size_t)idx]->prefill(prompt);
+    rollback_all(0);
+    for (int idx : chain_) levels_[(size_t)idx].drafter->prefill(prompt);
     seq_ = prompt;
 }
 
 void Hierarchy::truncate(int64_t len) {
     if (len < (int64_t)seq_.size()) seq_.resize((size_t)len);
-    for (auto& l : levels_)
-        if (l) l->rollback(len);
+    rollback_all(len);
 }
 
 int64_t Hierarchy::lag(int candidate) const {
     HSD_ASSERT(candidate >= 0 && candidate < n_candidates(), fmt::format("no candidate {}", candidate));
-    if (!levels_[(size_t)candidate]) return (int64_t)seq_.size();  // not loaded yet: catches up on everything
-    const ModelDrafter* m = models_[(size_t)candidate];
-    if (!m || m->shares(*target_state_)) return 0;
-    return (int64_t)seq_.size() - m->n_processed();
+    const Level& l = levels_[(size_t)candidate];
+    if (!l.drafter) return (int64_t)seq_.size();  // not loaded yet: catches up on everything
+    if (!l.model || l.model->shares(*target_state_)) return 0;
+    return (int64_t)seq_.size() - l.model->n_processed();
 }
 
 void Hierarchy::set_chain(const std::vector<int>& active, const std::vector<int>& thresholds) {
@@ -171,59 +175,48 @@ void Hierarchy::set_chain(const std::vector<int>& active, const std::vector<int>
     }
     chain_ = active;
     chain_.push_back(n_candidates());
-    thresholds_ = thresholds;
-    thresholds_.push_back(0);
-    batches_.resize(chain_.size());
-    for (DraftBatch& b : batches_) b.n_vocab = n_vocab_;
     for (size_t k = 0; k < active.size(); ++k) {
-        const size_t i = (size_t)active[k];
-        if (!levels_[i]) {  // first use of a lazily loaded candidate
+        Level& l = levels_[(size_t)active[k]];
+        if (!l.drafter) {  // first use of a lazily loaded candidate
             HSD_ASSERT(lazy_models_, "a pool candidate without a model and no model cache to load it from");
-            const Model& m = lazy_models_->get(specs_[i].path);
+            const Model& m = lazy_models_->get(l.spec.path);
             check_draft_vocabulary(m, target().model());
             auto md = std::make_unique<ModelDrafter>(m, *pool_, n_ctx_, n_vocab_);
-            models_[i] = md.get();
-            levels_[i] = std::move(md);
+            l.model = md.get();
+            l.drafter = std::move(md);
         }
-        Drafter& d = *levels_[i];
-        d.stats().threshold = thresholds[k];
-        ever_active_[(size_t)active[k]] = true;
+        l.threshold = thresholds[k];
+        l.drafter->stats().threshold = thresholds[k];
+        l.ever_active = true;
         // A model that never ran on this sequence catches up in one prefill batch; one that
         // ran before resumes where it stopped (its next pass feeds what it lacks).
-        if (!seq_.empty() && d.n_processed() == 0 && models_[(size_t)active[k]]) d.prefill(seq_);
+        if (!seq_.empty() && l.drafter->n_processed() == 0 && l.model) l.drafter->prefill(seq_);
     }
 }
+
 void Hierarchy::reset_stats() {
-    ever_active_.assign(levels_.size(), false);
-    for (int idx : chain_) ever_active_[(size_t)idx] = true;
-    for (auto& l : levels_) {
-        if (!l) continue;
-        LevelStats& s = l->stats();
-        const std::string name = s.name;
-        const int threshold = s.threshold, depth = s.depth;
-        s = LevelStats{};
-        s.name = name;
-        s.threshold = threshold;
-        s.depth = depth;
-        s.seconds = 0;
+    for (Level& l : levels_) {
+        l.ever_active = false;
+        if (l.drafter) l.drafter->stats().reset_counters();
     }
+    for (int idx : chain_) levels_[(size_t)idx].ever_active = true;
 }
 
 std::vector<LevelStats> Hierarchy::stats() const {
     std::vector<LevelStats> out;
-    for (size_t i = 0; i < levels_.size(); ++i)
-        if (ever_active_[i] && levels_[i]) out.push_back(levels_[i]->stats());
+    for (const Level& l : levels_)
+        if (l.ever_active && l.drafter) out.push_back(l.drafter->stats());
     return out;
 }
 
 std::vector<LevelStats> Hierarchy::all_stats() const {
     std::vector<LevelStats> out;
-    for (size_t i = 0; i < levels_.size(); ++i) {
-        if (levels_[i]) {
-            out.push_back(levels_[i]->stats());
+    for (const Level& l : levels_) {
+        if (l.drafter) {
+            out.push_back(l.drafter->stats());
         } else {
             out.emplace_back();
-            out.back().name = specs_[i].path;
+            out.back().name = l.spec.path;
         }
     }
     return out;
@@ -233,44 +226,31 @@ const std::vector<TokenId>& Hierarchy::step(Sampler& sampler, int max_n) {
     HSD_ASSERT(max_n >= 1, fmt::format("a speculative step asked for {} tokens", max_n));
     sampler_ = &sampler;
     const size_t start = seq_.size();
-    proposals_.clear();
-    empty_.clear();
     if (n_levels() == 1) {
         // No drafters: the target decodes one token itself (autoregressive, exactly).
-        DraftBatch& out = batches_[0];
-        levels_.back()->draft(seq_, 1, sampler, out);
+        DraftBatch& out = levels_.back().batch;
+        levels_.back().drafter->draft(seq_, 1, sampler, out);
         seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
     } else {
         run_level(n_levels() - 1, max_n);
     }
     committed_.assign(seq_.begin() + (std::ptrdiff_t)start, seq_.end());
-    shadow_out_.clear();
-    for (const Proposal& p : proposals_)
-        if (p.pos < (int64_t)seq_.size()) shadow_out_.push_back({p.level, seq_[(size_t)p.pos] == p.tok});
-    for (int level : empty_) shadow_out_.push_back({level, false});
     return committed_;
 }
 
-void Hierarchy::record_shadow(int at, const DraftBatch& batch, int64_t base) {
-    if (at + 1 == n_levels() - 1) return;  // verified by the target itself: counted directly
-    const int idx = chain_[(size_t)at];
-    // A sampled model draft agreeing with the sampled token is not its acceptance; a
-    // deterministic (n-gram) draft's agreement is (P(token = x) = p(x) = P(accept x)).
-    if (!sampler_->params().greedy() && !specs_[(size_t)idx].is_ngram()) return;
-    for (size_t t = 0; t < batch.size(); ++t) proposals_.push_back({idx, base + (int64_t)t, batch.tokens[t]});
-}
-
 void Hierarchy::run_level(int idx, int max_n) {
-    DraftBatch& out = batches_[(size_t)idx];
+    Level& self = in_chain(idx);
+    DraftBatch& out = self.batch;
     out.clear();
     if (idx == 0) {
-        levels_[(size_t)chain_[0]]->draft(seq_, std::min(thresholds_[0], max_n), *sampler_, out);
+        self.drafter->draft(seq_, std::min(self.threshold, max_n), *sampler_, out);
         seq_.insert(seq_.end(), out.tokens.begin(), out.tokens.end());
         return;
     }
-    ModelDrafter& verifier = *models_[(size_t)chain_[(size_t)idx]];  // levels above the bottom are models
-    Drafter& drafter = *levels_[(size_t)chain_[(size_t)idx - 1]];
-    DraftBatch& below = batches_[(size_t)idx - 1];
+    ModelDrafter& verifier = *self.model;  // levels above the bottom are models
+    Level& lower = in_chain(idx - 1);
+    LevelStats& ds = lower.drafter->stats();
+    DraftBatch& below = lower.batch;
     const bool top = idx == n_levels() - 1;
     for (;;) {
         // A verification emits at most (drafts + 1) tokens: ask for no more than fits.
@@ -279,33 +259,21 @@ void Hierarchy::run_level(int idx, int max_n) {
             run_level(idx - 1, room);
         else
             below.clear();
-        if (room > 0 && below.empty()) {  // asked and got nothing: a failed proposal
-            ++drafter.stats().n_empty;
-            if (!top && (sampler_->params().greedy() || specs_[(size_t)chain_[(size_t)idx - 1]].is_ngram()))
-                empty_.push_back(chain_[(size_t)idx - 1]);
-        }
         const int64_t base = (int64_t)seq_.size() - (int64_t)below.size();
-        record_shadow(idx - 1, below, base);
+        if (room > 0) {
+            if (below.empty()) ds.record_empty();  // asked and got nothing: a failed proposal
+            if (observer_) observer_->on_proposal(chain_[(size_t)idx - 1], chain_[(size_t)idx], base, below.tokens);
+        }
         verifier.score(seq_, base, *sampler_, p_, best_);
         const double t0 = now_seconds();
         const VerifyOutcome v = verify_drafts(below, p_, best_, *sampler_, rule_, out);
-        verifier.stats().seconds += now_seconds() - t0;
+        verifier.stats().add_seconds(now_seconds() - t0);
 
-        LevelStats& ds = drafter.stats();
-        ds.draft_n += (int64_t)below.size();
-        ds.draft_n_accepted += v.n_accepted;
-        if (!below.empty()) ++ds.n_drafts;
+        ds.record_batch((int64_t)below.size(), v.n_accepted);
         // Only tokens the verifier actually judged: the accepted prefix and the first rejected
         // one (later drafts were never compared), so rates estimate P(accept | reached).
-        for (size_t t = 0; t < below.size() && (int64_t)t <= v.n_accepted; ++t) {
-            const bool accepted = (int64_t)t < v.n_accepted;
-            const int o = below.own[t];  // (every push records it)
-            ++ds.origin_n[o];
-            ds.origin_accepted[o] += accepted;
-            const size_t k = std::min<size_t>(t, LevelStats::kPositions - 1);
-            ++ds.position_n[k];
-            ds.position_accepted[k] += accepted;
-        }
+        for (size_t t = 0; t < below.size() && (int64_t)t <= v.n_accepted; ++t)
+            ds.record_judged(t, below.own[t], (int64_t)t < v.n_accepted);  // (every push records own)
 
         // Keep the accepted prefix, append the replacement / bonus; levels 0..idx forget the rest.
         const int64_t keep = base + v.n_accepted;
@@ -313,12 +281,10 @@ void Hierarchy::run_level(int idx, int max_n) {
         seq_.push_back(v.next);
         // Every candidate, active or not, forgets what was cut (inactive ones hold nothing
         // past the committed prefix, so for them this only drops kept logits if any).
-        for (auto& l : levels_)
-            if (l) l->rollback(keep);
-        // Shadow proposals past `keep` were made on a prefix that is gone.
-        std::erase_if(proposals_, [keep](const Proposal& p) { return p.pos > keep; });
+        rollback_all(keep);
+        if (observer_) observer_->on_cut(keep);
 
-        if (top || (int)out.size() >= thresholds_[(size_t)idx] || (int)out.size() >= max_n) return;
+        if (top || (int)out.size() >= self.threshold || (int)out.size() >= max_n) return;
     }
 }
 

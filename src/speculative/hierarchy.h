@@ -8,11 +8,11 @@
 // Lossless for any K and T, greedy (token for token) or sampled (in distribution).
 // See docs/SPECULATIVE.md.
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
 #include "speculative/drafter.h"
+#include "speculative/hierarchy_observer.h"
 #include "speculative/level.h"
 #include "speculative/model_drafter.h"
 #include "speculative/verify.h"
@@ -31,36 +31,33 @@ void check_same_vocabulary(const Model& a, const Model& b);
 // the first differing id otherwise, e.g. when the draft is the larger one.
 void check_draft_vocabulary(const Model& draft, const Model& above);
 
-// A draft token whose verdict by the target is known once its position is committed: the
-// token level `level` (an index of the pool) chose at `pos` from a prefix the target kept.
-struct ShadowSample {
-    int level = 0;
-    bool agreed = false;
+struct HierarchyOptions {
+    int64_t n_ctx = 0;                    // positions of every model Context (0: the target's training context)
+    VerifyRule rule = VerifyRule::Exact;  // tests: a deliberately broken verifier
+    // The levels are candidates (cheapest first, as the planner orders them) and any increasing
+    // subset of them may be made the active chain by set_chain(), mid-generation too; every
+    // pair's vocabularies are checked. All of them are active at first.
+    bool pool_of_candidates = false;
+    // With a pool: a model candidate not loaded yet (model == nullptr) is loaded through this
+    // cache when it first joins (vocabulary checked against the target then: a caller that
+    // wants the error up front checks it before, as the planner does from the file's metadata).
+    ModelCache* lazy_models = nullptr;
 };
 
 class Hierarchy {
 public:
     // levels: smallest first, the target excluded (at least one), model levels resolved
-    // (resolve_models). Every model Context gets n_ctx positions (0 = the target's training
-    // context). Vocabularies of adjacent models are checked (check_draft_vocabulary: a draft's
-    // may be a prefix of the one above; every level then works in the target's id range,
-    // see ModelDrafter's row_vocab); the n-gram drafter may only be
-    // the bottom level. `rule` exists for tests (a deliberately broken verifier).
-    //
-    // pool = true: `levels` are candidates (cheapest first, as the planner orders them) and any
-    // increasing subset of them may be made the active chain by set_chain(), mid-generation
-    // too; every pair's vocabularies are checked. All of them are active at first. With
-    // lazy_models, a model candidate not loaded yet (model == nullptr) is loaded through it when
-    // it first joins (vocabulary checked against the target then: a caller that wants the error
-    // up front checks it before, as Session does from the file's metadata).
-    Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool, int64_t n_ctx = 0,
-              VerifyRule rule = VerifyRule::Exact, bool pool_of_candidates = false, ModelCache* lazy_models = nullptr);
+    // (resolve_models). Vocabularies of adjacent models are checked (check_draft_vocabulary: a
+    // draft's may be a prefix of the one above; every level then works in the target's id
+    // range, see ModelDrafter's row_vocab); the n-gram drafter may only be the bottom level.
+    Hierarchy(const Model& target, const std::vector<LevelSpec>& levels, ThreadPool& pool,
+              const HierarchyOptions& options = {});
 
     // The active chain: levels[0 .. n_levels()-1], the target last.
     int n_levels() const { return (int)chain_.size(); }  // K + 1, target included
-    Drafter& level(int i) { return *levels_[(size_t)chain_[(size_t)i]]; }
+    Drafter& level(int i) { return *in_chain(i).drafter; }
     // Level i as a model (it can verify): nullptr for the n-gram drafter.
-    ModelDrafter* model_level(int i) { return models_[(size_t)chain_[(size_t)i]]; }
+    ModelDrafter* model_level(int i) { return in_chain(i).model; }
 
     // Candidates of the pool (the constructor's levels; the target is not one).
     int n_candidates() const { return (int)levels_.size() - 1; }
@@ -75,11 +72,9 @@ public:
     // Positions of the sequence a candidate's context lacks (0 for exits and the n-gram drafter):
     // what it would catch up on if it joined now.
     int64_t lag(int candidate) const;
-    // Shadow samples of the last step (greedy, or the deterministic n-gram drafter in any mode):
-    // levels whose verifier is not the target learn, for free, whether the target would have
-    // accepted their tokens.
-    const std::vector<ShadowSample>& shadow() const { return shadow_out_; }
-    ModelDrafter& target() { return *models_.back(); }
+    // Told of every proposal and cut from the next step on (nullptr: nobody); not owned.
+    void set_observer(HierarchyObserver* observer) { observer_ = observer; }
+    ModelDrafter& target() { return *levels_.back().model; }
     int64_t n_ctx() const { return n_ctx_; }
 
     // Prefills every level with the prompt; the sequence becomes the prompt.
@@ -102,31 +97,30 @@ public:
     std::vector<LevelStats> all_stats() const;
 
 private:
-    // HSD(idx): appends the tokens level idx returns to seq_ and to batches_[idx] (at most
+    // One level of the pool: a candidate, or the target (last).
+    struct Level {
+        LevelSpec spec;                    // as given (the target's: unused)
+        std::unique_ptr<Drafter> drafter;  // nullptr: a candidate not loaded yet
+        ModelDrafter* model = nullptr;     // the drafter as a model (nullptr for the n-gram drafter)
+        int threshold = 0;                 // T_i while in the chain (the target: 0)
+        DraftBatch batch;                  // the tokens it returns in the current call
+        bool ever_active = false;          // in the chain since reset_stats()
+    };
+    Level& in_chain(int i) { return levels_[(size_t)chain_[(size_t)i]]; }
+
+    // HSD(idx): appends the tokens chain level idx returns to seq_ and to its batch (at most
     // max_n >= 1 of them), each with level idx's distribution at its position.
     void run_level(int idx, int max_n);
+    // Every loaded level forgets the sequence past `len`.
+    void rollback_all(int64_t len);
 
-    struct Proposal {
-        int level;
-        int64_t pos;
-        TokenId tok;
-    };
-    // Records the batch level `at` (chain position) just returned, if the target is not its verifier.
-    void record_shadow(int at, const DraftBatch& batch, int64_t base);
-
-    std::vector<LevelSpec> specs_;                  // the candidates as given
     ThreadPool* pool_;
     ModelCache* lazy_models_;
-    std::vector<std::unique_ptr<Drafter>> levels_;  // the pool, target last (nullptr: not loaded yet)
-    std::vector<ModelDrafter*> models_;             // levels_ that are models (all but an n-gram drafter)
-    std::vector<bool> ever_active_;                 // per pool level, since reset_stats()
+    VerifyRule rule_;
+    HierarchyObserver* observer_ = nullptr;
+    std::vector<Level> levels_;  // the pool, target last
     std::shared_ptr<StagedContext> target_state_;
-    std::vector<int> chain_;           // pool indices of the active levels, target last
-    std::vector<int> thresholds_;      // per chain position (the target: 0)
-    std::vector<DraftBatch> batches_;  // per chain position: the tokens it returns in the current call
-    std::vector<Proposal> proposals_;  // this step's shadow proposals still on a kept prefix
-    std::vector<int> empty_;           // levels (pool) that proposed nothing this step, verifier not the target
-    std::vector<ShadowSample> shadow_out_;
+    std::vector<int> chain_;     // pool indices of the active levels, target last
     std::vector<TokenId> seq_;
     std::vector<TokenId> committed_;
     std::vector<float> p_;        // verifier distributions scratch (sampling)
@@ -134,7 +128,6 @@ private:
     Sampler* sampler_ = nullptr;
     int64_t n_ctx_ = 0;
     int n_vocab_ = 0;
-    VerifyRule rule_;
 };
 
 }  // namespace hsd

@@ -76,8 +76,7 @@ void ModelDrafter::advance(const std::vector<TokenId>& seq, int64_t end) {
     const std::vector<int64_t>& ev = state_->layer_evals();
     const int64_t before = std::accumulate(ev.begin(), ev.end(), (int64_t)0);
     state_->advance(feed(seq, std::min(state_->length(1), end), end), end, depth_, kMaxBatch);
-    ++stats_.n_forward;
-    stats_.layer_evals += std::accumulate(ev.begin(), ev.end(), (int64_t)0) - before;
+    stats_.record_pass(std::accumulate(ev.begin(), ev.end(), (int64_t)0) - before);
 }
 
 const float* ModelDrafter::logits_at_end(const std::vector<TokenId>& seq, int64_t end) {
@@ -110,7 +109,7 @@ void ModelDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler& sample
         work_.push_back(x);
         logits = logits_at_end(work_, (int64_t)work_.size());
     }
-    stats_.seconds += now_seconds() - t0;
+    stats_.add_seconds(now_seconds() - t0);
 }
 
 void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sampler& sampler,
@@ -140,7 +139,7 @@ void ModelDrafter::score(const std::vector<TokenId>& seq, int64_t base, const Sa
         last_.assign(last, last + n_vocab_);
     }
     last_pos_ = end;
-    stats_.seconds += now_seconds() - t0;
+    stats_.add_seconds(now_seconds() - t0);
 }
 
 }  // namespace hsd

@@ -39,7 +39,7 @@ void NgramDrafter::draft(const std::vector<TokenId>& seq, int n, Sampler& sample
             else
                 out.push_one_hot(t);
         }
-    stats_.seconds += now_seconds() - t0;
+    stats_.add_seconds(now_seconds() - t0);
 }
 
 }  // namespace hsd
