@@ -25,6 +25,7 @@
 #include "speculative/hierarchy_syntax.h"
 #include "spec_support.h"
 #include "test_support.h"
+#include "testing/broken_verify.h"
 
 using namespace hsd;
 using namespace hsd::test;
@@ -247,7 +248,7 @@ TEST(HiSpecSampling, SelfSpeculationAndMixedLevelsMatchTargetDistribution) {
 
 TEST(HiSpecSampling, BrokenVerifierIsDetected) {
     TinyEarlyExit f;
-    EXPECT_LT(sampled_distribution_p(*f.target, {exit_level(1, 2), exit_level(2, 3)}, VerifyRule::BrokenResidualAsQ,
+    EXPECT_LT(sampled_distribution_p(*f.target, {exit_level(1, 2), exit_level(2, 3)}, kBrokenResidualAsQ,
                                      sampling_runs(), 2, 6),
               kAlpha);
 }

@@ -33,6 +33,7 @@
 #include "speculative/ngram_drafter.h"
 #include "spec_support.h"
 #include "test_support.h"
+#include "testing/broken_verify.h"
 
 using namespace hsd;
 using json = nlohmann::json;
@@ -315,9 +316,9 @@ TEST(SpeculativeSampling, NgramBottomMatchesTargetDistribution) {
 TEST(SpeculativeSampling, BrokenVerifiersAreDetected) {
     TinyFamily f;
     const std::vector<LevelSpec> hier = {LevelSpec::draft_model(*f.d0, 2), LevelSpec::draft_model(*f.d1, 3)};
-    EXPECT_LT(sampled_distribution_p(*f.target, hier, VerifyRule::BrokenResidualAsQ, sampling_runs(), 2, 6), kAlpha)
+    EXPECT_LT(sampled_distribution_p(*f.target, hier, kBrokenResidualAsQ, sampling_runs(), 2, 6), kAlpha)
         << "recording the residual as q of a replaced token must change the distribution";
-    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, VerifyRule::BrokenResampleFromP,
+    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, kBrokenResampleFromP,
                                      sampling_runs(), 2, 4),
               kAlpha)
         << "drawing replacements from p instead of the residual must change the distribution";
