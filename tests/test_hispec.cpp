@@ -211,14 +211,7 @@ struct TinyEarlyExit {
     const Model* target = nullptr;
     const Model* draft = nullptr;  // an independent tiny model with the same vocabulary
     TinyEarlyExit() {
-        TinySpec t;
-        t.seed = 44;
-        t.n_layer = 3;
-        t.n_embd = 16;
-        t.n_head = 4;
-        t.n_ff = 32;
-        t.exits = {1, 2};
-        target = &files.add("ee_target", t);
+        target = &files.add("ee_target", tiny_target_spec(44, 3, {1, 2}));
         TinySpec d;
         d.seed = 55;
         draft = &files.add("ee_draft", d);
