@@ -128,7 +128,7 @@ void run_generate(GenerateOptions o) {
         };
     Session session(engine, so);
     const std::vector<TokenId> prompt = session.tokenize(o.prompt);
-    session.start(prompt, o.n_predict, o.ignore_eos, o.prompt);
+    session.start(prompt, o.n_predict, o.ignore_eos);
 
     Utf8Stream stream;
     const Tokenizer& tok = session.tokenizer();
