@@ -83,6 +83,7 @@ Chain OnlinePlanner::best_fast(const Problem& pr) const {
     auto latency = [&](const Chain& c) { return evaluate(pr, c, Variant::Overshoot).seconds_per_token; };
     std::vector<Chain> starts = {optimize_shortest_path(pr, o_.t_max), current_, Chain{}};
     for (int d = 0; d < pr.n_drafters; ++d) starts.push_back(best_single(d, o_.t_max, latency));
+    // Moves within rounding of the current latency are not taken.
     return hill_climb(starts, pr.n_drafters, {.t_max = o_.t_max, .min_gain = 1e-9}, latency);
 }
 
