@@ -6,7 +6,7 @@
 //   make_bench_model --tokenizer-from hsd-m1.gguf --out bench-1b-F16.gguf
 //                    [--embd 2048 --layers 22 --heads 32 --kv-heads 4 --ffn 5632] [--seed 1]
 //   make_bench_model --widen-ffn-of hsd-target.gguf --ffn 12288 --out hsd-target-xl.gguf
-//       the same function bit for bit at a big model's cost (model/widen_ffn.h)
+//       the same function bit for bit at a big model's cost (testing/widen_ffn.h)
 #include <fmt/format.h>
 
 #include <cmath>
@@ -19,7 +19,7 @@
 #include "common/fp16.h"
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
-#include "model/widen_ffn.h"
+#include "testing/widen_ffn.h"
 
 using namespace hsd;
 

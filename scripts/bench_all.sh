@@ -24,6 +24,8 @@ forward)
     $B/bench_forward --json-out $R/forward.json | tee $R/forward.txt
     ;;
 quant)
+    # The quantizers' own speed (hsd quantize), one thread.
+    $B/bench_quantize --json-out $R/quantize.json | tee $R/quantize.txt
     # Issue 11: a random-weight model of a 1B shape (d 2048, 22 layers, 32/4 heads, FFN 5632,
     # the shared tokenizer) in F16, quantized by `hsd quantize` into each type (made once,
     # ~6.5 GB under $HSD_BENCH_DIR), decoded with int8 and with F32 activations.

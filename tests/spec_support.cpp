@@ -135,6 +135,29 @@ TempModels::~TempModels() {
     for (const std::string& p : paths) std::filesystem::remove(p);
 }
 
+TinySpec tiny_target_spec(uint64_t seed, int n_layer, std::vector<uint32_t> exits) {
+    TinySpec t;
+    t.seed = seed;
+    t.n_layer = n_layer;
+    t.n_embd = 16;
+    t.n_head = 4;
+    t.n_ff = 32;
+    t.exits = std::move(exits);
+    return t;
+}
+
+TinyFamily::TinyFamily(bool target_exit) {
+    target = &files.add("target", tiny_target_spec(11, 2, target_exit ? std::vector<uint32_t>{1} : std::vector<uint32_t>{}));
+    target_path = files.paths.back();
+    TinySpec d;
+    d.seed = 22;
+    d1 = &files.add("d1", d);
+    d1_path = files.paths.back();
+    d.seed = 33;
+    d0 = &files.add("d0", d);
+    d0_path = files.paths.back();
+}
+
 
 ThreadPool& tiny_pool() {
     static ThreadPool p(1);

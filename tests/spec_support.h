@@ -47,6 +47,21 @@ struct TempModels {
 
 ThreadPool& tiny_pool();  // 1 thread
 
+// A tiny target 16 wide (4 heads, FFN 32), with early exits after `exits` layers.
+TinySpec tiny_target_spec(uint64_t seed, int n_layer, std::vector<uint32_t> exits);
+
+// The tiny family the speculative, planner and engine tests share: a 2-layer target (seed 11;
+// with target_exit, an early exit after layer 1) and two 1-layer drafts of its vocabulary, d1
+// (seed 22) and d0 (seed 33).
+struct TinyFamily {
+    explicit TinyFamily(bool target_exit = true);
+    TempModels files;
+    const Model* target = nullptr;
+    const Model* d1 = nullptr;  // intermediate draft
+    const Model* d0 = nullptr;  // smallest draft
+    std::string target_path, d1_path, d0_path;
+};
+
 // Q(a, x): regularized upper incomplete gamma (the chi-square survival function at 2x, df 2a).
 double gamma_q(double a, double x);
 // Exact joint distribution of the first n_tok tokens of the target (temperature 1).

@@ -16,29 +16,8 @@
 namespace hsd {
 namespace {
 
-using test::TempModels;
-using test::TinySpec;
-
-// A 2-layer target with an early exit after layer 1, and an independent draft model.
-struct TinyFiles {
-    TempModels files;
-    std::string target, draft;
-    TinyFiles() {
-        TinySpec t;
-        t.seed = 11;
-        t.n_layer = 2;
-        t.n_embd = 16;
-        t.n_head = 4;
-        t.n_ff = 32;
-        t.exits = {1};
-        files.add("engine_target", t);
-        target = files.paths.back();
-        TinySpec d;
-        d.seed = 22;
-        files.add("engine_draft", d);
-        draft = files.paths.back();
-    }
-};
+// The tiny family (spec_support.h): the target has an early exit after layer 1; d1 is the draft.
+using test::TinyFamily;
 
 SessionOptions options(const std::string& model, float temperature, const std::string& hierarchy = "") {
     SessionOptions o;
@@ -62,12 +41,12 @@ std::vector<TokenId> run_alone(Engine& e, const SessionOptions& o, int n) {
 }
 
 TEST(Engine, LoadsEachModelOnceForAllSessions) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
     const int64_t before = Model::load_count();
-    Session a(e, options(f.target, 0, f.draft + ":3"));
-    Session b(e, options(f.target, 0, "ngram2:2," + f.draft + ":3"));
-    Session c(e, options(f.target, 0));
+    Session a(e, options(f.target_path, 0, f.d1_path + ":3"));
+    Session b(e, options(f.target_path, 0, "ngram2:2," + f.d1_path + ":3"));
+    Session c(e, options(f.target_path, 0));
     EXPECT_EQ(Model::load_count() - before, 2);  // the target and the draft, once each
     EXPECT_EQ(e.models().loads(), 2);
     EXPECT_EQ(&a.target(), &b.target());
@@ -75,10 +54,10 @@ TEST(Engine, LoadsEachModelOnceForAllSessions) {
 }
 
 TEST(Engine, AutoHierarchyLoadsEachModelOnce) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
-    SessionOptions o = options(f.target, 0, "auto");
-    o.decoding.auto_drafts = {f.draft};
+    SessionOptions o = options(f.target_path, 0, "auto");
+    o.decoding.auto_drafts = {f.d1_path};
     const size_t before = e.models().loads();
     Session s(e, o);
     s.start(kPrompt, 12, true);
@@ -90,7 +69,7 @@ TEST(Engine, AutoHierarchyLoadsEachModelOnce) {
     EXPECT_TRUE(s.plan()->file.empty());
     EXPECT_FALSE(s.plan()->history.empty());
     // Whatever was chosen, greedy output is the target's own.
-    EXPECT_EQ(s.result().tokens, run_alone(e, options(f.target, 0), 12));
+    EXPECT_EQ(s.result().tokens, run_alone(e, options(f.target_path, 0), 12));
     // A second session finds the costs the first one cached.
     Session again(e, o);
     again.start(kPrompt, 4, true);
@@ -100,12 +79,13 @@ TEST(Engine, AutoHierarchyLoadsEachModelOnce) {
 }
 
 TEST(Engine, InterleavedSessionsMatchSessionsRunAlone) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
     for (float temp : {0.0f, 1.0f}) {
-        const std::vector<SessionOptions> opts = {options(f.target, temp), options(f.target, temp, f.draft + ":3"),
-                                                  options(f.target, temp, "ngram2:2,@1:2"),
-                                                  options(f.target, temp, f.draft + ":2,@1:4")};
+        const std::vector<SessionOptions> opts = {options(f.target_path, temp),
+                                                  options(f.target_path, temp, f.d1_path + ":3"),
+                                                  options(f.target_path, temp, "ngram2:2,@1:2"),
+                                                  options(f.target_path, temp, f.d1_path + ":2,@1:4")};
         std::vector<std::vector<TokenId>> alone;
         for (const SessionOptions& o : opts) alone.push_back(run_alone(e, o, 40));
         // One step of each session in turn, as a batching scheduler does.
@@ -133,10 +113,11 @@ TEST(Engine, InterleavedSessionsMatchSessionsRunAlone) {
 }
 
 TEST(Engine, SessionsOnSeveralThreadsMatchSessionsRunAlone) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 2});
-    const std::vector<SessionOptions> opts = {options(f.target, 1.0f, f.draft + ":3"), options(f.target, 1.0f),
-                                              options(f.target, 0.0f, "ngram2:2,@1:2")};
+    const std::vector<SessionOptions> opts = {options(f.target_path, 1.0f, f.d1_path + ":3"),
+                                              options(f.target_path, 1.0f),
+                                              options(f.target_path, 0.0f, "ngram2:2,@1:2")};
     std::vector<std::vector<TokenId>> alone, threaded(opts.size());
     for (const SessionOptions& o : opts) alone.push_back(run_alone(e, o, 48));
     std::vector<std::thread> threads;
@@ -149,10 +130,10 @@ TEST(Engine, SessionsOnSeveralThreadsMatchSessionsRunAlone) {
 TEST(Engine, RestartingASessionStartsOver) {
     // A server reuses sessions: a new start() abandons the generation in flight, and the
     // restarted one replays the same seeded stream from a clean state.
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
-    for (const std::string& h : {std::string(), f.draft + ":3", std::string("ngram2:2,@1:2")}) {
-        const SessionOptions o = options(f.target, 1.0f, h);
+    for (const std::string& h : {std::string(), f.d1_path + ":3", std::string("ngram2:2,@1:2")}) {
+        const SessionOptions o = options(f.target_path, 1.0f, h);
         const std::vector<TokenId> alone = run_alone(e, o, 30);
         Session s(e, o);
         s.start(kPrompt, 30, true);
@@ -166,15 +147,15 @@ TEST(Engine, RestartingASessionStartsOver) {
 }
 
 TEST(Engine, SessionReportsItsHierarchy) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
-    Session s(e, options(f.target, 0, "ngram2:2," + f.draft + ":3"));
-    EXPECT_EQ(s.hierarchy_text(), "ngram2:2," + f.draft + ":3");
+    Session s(e, options(f.target_path, 0, "ngram2:2," + f.d1_path + ":3"));
+    EXPECT_EQ(s.hierarchy_text(), "ngram2:2," + f.d1_path + ":3");
     const SessionResult r = s.generate("abc", 10, true);
     EXPECT_EQ(r.hierarchy, s.hierarchy_text());
     ASSERT_EQ(r.levels.size(), 3u);  // n-gram, draft, target
     EXPECT_EQ(r.tokens.size(), 10u);
-    Session ar(e, options(f.target, 0));
+    Session ar(e, options(f.target_path, 0));
     EXPECT_EQ(ar.hierarchy_text(), "");
     EXPECT_TRUE(ar.generate("abc", 10, true).levels.empty());
 }
@@ -189,15 +170,15 @@ std::string error_of(const std::function<void()>& fn) {
 }
 
 TEST(Engine, BadRequestsNameTheProblem) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
     auto with = [&](const std::function<void(SessionOptions&)>& change) {
-        SessionOptions o = options(f.target, 0);
+        SessionOptions o = options(f.target_path, 0);
         change(o);
         return error_of([&] { Session s(e, o); });
     };
     EXPECT_NE(with([&](SessionOptions& o) {
-                  o.decoding.draft = f.draft;
+                  o.decoding.draft = f.d1_path;
                   o.decoding.hispec = true;
               }).find("give only one of --draft, --hierarchy, --hispec, --self-spec and --plan"),
               std::string::npos);
@@ -212,7 +193,7 @@ TEST(Engine, BadRequestsNameTheProblem) {
               std::string::npos);
     EXPECT_NE(with([](SessionOptions& o) { o.model = "/nonexistent-target.gguf"; }).find("/nonexistent-target.gguf"),
               std::string::npos);
-    Session s(e, options(f.target, 0));
+    Session s(e, options(f.target_path, 0));
     EXPECT_NE(error_of([&] { s.step(); }).find("start()"), std::string::npos);
     EXPECT_NE(error_of([&] { s.start({}, 4, true); }).find("the prompt is empty"), std::string::npos);
     EXPECT_NE(error_of([&] { s.start(std::vector<TokenId>(64, 3), 4, true); }).find("context size is 64"),
@@ -220,12 +201,12 @@ TEST(Engine, BadRequestsNameTheProblem) {
 }
 
 TEST(Engine, BugsAreInternalErrorsNotUserErrors) {
-    TinyFiles f;
+    TinyFamily f;
     Engine e({.threads = 1});
-    const Model& target = e.model(f.target);
+    const Model& target = e.model(f.target_path);
     // A model level whose file was never loaded is a caller's bug, not the user's input.
-    EXPECT_THROW(Hierarchy(target, {LevelSpec::draft_file(f.draft, 3)}, e.pool()), InternalError);
-    std::vector<LevelSpec> levels = {LevelSpec::draft_file(f.draft, 3)};
+    EXPECT_THROW(Hierarchy(target, {LevelSpec::draft_file(f.d1_path, 3)}, e.pool()), InternalError);
+    std::vector<LevelSpec> levels = {LevelSpec::draft_file(f.d1_path, 3)};
     resolve_models(levels, e.models());
     EXPECT_NO_THROW(Hierarchy(target, levels, e.pool()));
 }

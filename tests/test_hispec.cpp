@@ -25,6 +25,7 @@
 #include "speculative/hierarchy_syntax.h"
 #include "spec_support.h"
 #include "test_support.h"
+#include "testing/broken_verify.h"
 
 using namespace hsd;
 using namespace hsd::test;
@@ -210,14 +211,7 @@ struct TinyEarlyExit {
     const Model* target = nullptr;
     const Model* draft = nullptr;  // an independent tiny model with the same vocabulary
     TinyEarlyExit() {
-        TinySpec t;
-        t.seed = 44;
-        t.n_layer = 3;
-        t.n_embd = 16;
-        t.n_head = 4;
-        t.n_ff = 32;
-        t.exits = {1, 2};
-        target = &files.add("ee_target", t);
+        target = &files.add("ee_target", tiny_target_spec(44, 3, {1, 2}));
         TinySpec d;
         d.seed = 55;
         draft = &files.add("ee_draft", d);
@@ -247,7 +241,7 @@ TEST(HiSpecSampling, SelfSpeculationAndMixedLevelsMatchTargetDistribution) {
 
 TEST(HiSpecSampling, BrokenVerifierIsDetected) {
     TinyEarlyExit f;
-    EXPECT_LT(sampled_distribution_p(*f.target, {exit_level(1, 2), exit_level(2, 3)}, VerifyRule::BrokenResidualAsQ,
+    EXPECT_LT(sampled_distribution_p(*f.target, {exit_level(1, 2), exit_level(2, 3)}, kBrokenResidualAsQ,
                                      sampling_runs(), 2, 6),
               kAlpha);
 }

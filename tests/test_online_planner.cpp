@@ -274,21 +274,8 @@ TEST(OnlineSwitching, GreedyRandomSwitchesMatchAutoregressive) {
 }
 
 TEST(OnlineSwitching, SampledRandomSwitchesMatchTargetDistribution) {
-    TempModels files;
-    TinySpec t;
-    t.seed = 11;
-    t.n_layer = 2;
-    t.n_embd = 16;
-    t.n_head = 4;
-    t.n_ff = 32;
-    t.exits = {1};
-    const Model& target = files.add("target", t);
-    TinySpec a;
-    a.seed = 22;
-    const Model& d1 = files.add("d1", a);
-    TinySpec b;
-    b.seed = 33;
-    const Model& d0 = files.add("d0", b);
+    const TinyFamily f;
+    const Model &target = *f.target, &d1 = *f.d1, &d0 = *f.d0;
     const std::vector<LevelSpec> pool_levels = {LevelSpec::ngram(2, 1), LevelSpec::draft_model(d0, 1),
                                                 LevelSpec::early_exit(1, 1), LevelSpec::draft_model(d1, 1)};
     planner::CacheStore none("");

@@ -1,7 +1,8 @@
-// The hierarchy planner's math: the exact evaluator against closed forms, the paper notes'
-// validation table (§3.2) and a Monte-Carlo of the executor's recursion; the shortest-path DP
-// against exhaustive search on randomized problems; rank_plans' invariants; cost tables; and
-// the error messages for bad inputs. Every random stream is seeded, so runs are reproducible.
+// The hierarchy planner's math: the exact evaluator against closed forms, the validation
+// table of shared/papers/hsd-paper.md §3.2 and a Monte-Carlo of the executor's recursion
+// (testing/latency_oracle.h); the shortest-path DP against exhaustive search on randomized
+// problems; rank_plans' invariants; cost tables; and the error messages for bad inputs. Every
+// random stream is seeded, so runs are reproducible.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include "common/error.h"
 #include "planner/latency_model.h"
 #include "planner/optimizer.h"
+#include "testing/latency_oracle.h"
 
 namespace hsd::planner {
 namespace {

@@ -4,12 +4,11 @@
 //    llama.cpp does) and compared block by block; every block must be identical;
 //  - quantize -> dequantize round trips of every type on random data (gaussian, uniform,
 //    outliers, zero and constant blocks, tiny and huge magnitudes) and on the hsd-m1
-//    weights, within the error each format guarantees;
-//  - speeds, printed for the record.
+//    weights, within the error each format guarantees.
+// Their speed is a benchmark: bench/bench_quantize.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -329,26 +328,6 @@ TEST(QuantizeRoundTrip, BlocksAreIndependent) {
     std::vector<uint8_t> out(64);
     EXPECT_THROW(hsd::quant::quantize_row(TensorType::Q4_K, x.data(), out.data(), 32), hsd::Error);
     EXPECT_THROW(hsd::quant::quantize_row(TensorType::Q8_K, x.data(), out.data(), 256), hsd::Error);
-}
-
-// ---- speed -----------------------------------------------------------------------------------
-
-TEST(QuantizeSpeed, PrintsMegabytesPerSecond) {
-    const std::vector<float> x = test_inputs()["gaussian"];
-    for (TensorType t : kQuantTypes) {
-        std::vector<uint8_t> q(hsd::gguf::tensor_row_bytes(t, x.size()));
-        const auto t0 = std::chrono::steady_clock::now();
-        int reps = 0;
-        double secs = 0;
-        do {
-            hsd::quant::quantize_row(t, x.data(), q.data(), (int64_t)x.size());
-            ++reps;
-            secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        } while (secs < 0.05);
-        const double mb = (double)x.size() * 4 * reps / 1e6;
-        std::printf("%-6s quantize %7.1f MB/s of F32 (%.1f M weights/s)\n", hsd::gguf::tensor_type_name(t), mb / secs,
-                    mb / 4 / secs);
-    }
 }
 
 }  // namespace

@@ -33,6 +33,7 @@
 #include "speculative/ngram_drafter.h"
 #include "spec_support.h"
 #include "test_support.h"
+#include "testing/broken_verify.h"
 
 using namespace hsd;
 using json = nlohmann::json;
@@ -260,30 +261,8 @@ TEST(ChiSquare, GammaQ) {
     EXPECT_NEAR(gamma_q(2.0, 1.0), 0.7357589, 1e-6);
 }
 
-struct TinyFamily {
-    TempModels files;
-    const Model* target = nullptr;
-    const Model* d1 = nullptr;  // intermediate draft
-    const Model* d0 = nullptr;  // smallest draft
-    TinyFamily() {
-        TinySpec t;
-        t.seed = 11;
-        t.n_layer = 2;
-        t.n_embd = 16;
-        t.n_head = 4;
-        t.n_ff = 32;
-        target = &files.add("target", t);
-        TinySpec a;
-        a.seed = 22;
-        d1 = &files.add("d1", a);
-        TinySpec b;
-        b.seed = 33;
-        d0 = &files.add("d0", b);
-    }
-};
-
 TEST(SpeculativeSampling, ClassicMatchesTargetDistribution) {
-    TinyFamily f;
+    TinyFamily f(/*target_exit=*/false);
     std::vector<LevelStats> st;
     const double p = sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, VerifyRule::Exact,
                                             sampling_runs(), 2, 4, &st);
@@ -295,7 +274,7 @@ TEST(SpeculativeSampling, ClassicMatchesTargetDistribution) {
 }
 
 TEST(SpeculativeSampling, HierarchyMatchesTargetDistribution) {
-    TinyFamily f;
+    TinyFamily f(/*target_exit=*/false);
     std::vector<LevelStats> st;
     const std::vector<LevelSpec> levels = {LevelSpec::draft_model(*f.d0, 2), LevelSpec::draft_model(*f.d1, 3)};
     const double p = sampled_distribution_p(*f.target, levels, VerifyRule::Exact, sampling_runs(), 2, 6, &st);
@@ -306,18 +285,18 @@ TEST(SpeculativeSampling, HierarchyMatchesTargetDistribution) {
 }
 
 TEST(SpeculativeSampling, NgramBottomMatchesTargetDistribution) {
-    TinyFamily f;
+    TinyFamily f(/*target_exit=*/false);
     const std::vector<LevelSpec> levels = {LevelSpec::ngram(2, 3), LevelSpec::draft_model(*f.d0, 3)};
     EXPECT_GT(sampled_distribution_p(*f.target, levels, VerifyRule::Exact, sampling_runs(), 2, 6), kAlpha);
 }
 
 // The same tests must catch a verifier that breaks the rule.
 TEST(SpeculativeSampling, BrokenVerifiersAreDetected) {
-    TinyFamily f;
+    TinyFamily f(/*target_exit=*/false);
     const std::vector<LevelSpec> hier = {LevelSpec::draft_model(*f.d0, 2), LevelSpec::draft_model(*f.d1, 3)};
-    EXPECT_LT(sampled_distribution_p(*f.target, hier, VerifyRule::BrokenResidualAsQ, sampling_runs(), 2, 6), kAlpha)
+    EXPECT_LT(sampled_distribution_p(*f.target, hier, kBrokenResidualAsQ, sampling_runs(), 2, 6), kAlpha)
         << "recording the residual as q of a replaced token must change the distribution";
-    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, VerifyRule::BrokenResampleFromP,
+    EXPECT_LT(sampled_distribution_p(*f.target, {LevelSpec::draft_model(*f.d0, 3)}, kBrokenResampleFromP,
                                      sampling_runs(), 2, 4),
               kAlpha)
         << "drawing replacements from p instead of the residual must change the distribution";
@@ -325,7 +304,7 @@ TEST(SpeculativeSampling, BrokenVerifiersAreDetected) {
 
 TEST(SpeculativeSampling, GreedyTinyModelsMatchAutoregressiveWithEos) {
     // Tiny models often emit EOS (id 2): the speculative run must stop at the same place.
-    TinyFamily f;
+    TinyFamily f(/*target_exit=*/false);
     int eos_stops = 0;
     for (TokenId a = 3; a < 8; ++a)
         for (TokenId b = 3; b < 8; ++b) {

@@ -31,14 +31,8 @@ std::vector<std::string> padded(std::vector<std::string> v, const std::vector<st
 }
 
 TinySpec spec(uint64_t seed, std::vector<std::string> pieces, int n_layer = 1, std::vector<uint32_t> exits = {}) {
-    TinySpec t;
-    t.seed = seed;
+    TinySpec t = tiny_target_spec(seed, n_layer, std::move(exits));
     t.pieces = std::move(pieces);
-    t.n_layer = n_layer;
-    t.n_embd = 16;
-    t.n_head = 4;
-    t.n_ff = 32;
-    t.exits = std::move(exits);
     return t;
 }
 

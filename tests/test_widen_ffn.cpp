@@ -1,4 +1,4 @@
-// The big-target benchmark model (model/widen_ffn.h): a model with inert FFN units appended
+// The big-target benchmark model (testing/widen_ffn.h): a model with inert FFN units appended
 // computes exactly what the original computes, logits bit for bit and greedy output, in a
 // single forward over many tokens and token by token.
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "kernels/thread_pool.h"
 #include "model/context.h"
 #include "model/model_cache.h"
-#include "model/widen_ffn.h"
+#include "testing/widen_ffn.h"
 
 namespace hsd {
 namespace {

@@ -59,7 +59,7 @@ void run_generate(GenerateOptions o) {
     if (o.verbose && o.decoding.is_auto()) so.on_plan_event = print_plan_event;
     Session session(engine, so);
     const std::vector<TokenId> prompt = session.tokenize(o.prompt);
-    session.start(prompt, o.n_predict, o.ignore_eos, o.prompt);
+    session.start(prompt, o.n_predict, o.ignore_eos);
 
     Utf8Stream stream;
     const Tokenizer& tok = session.tokenizer();

@@ -73,7 +73,7 @@ void Session::build_auto(const std::vector<TokenId>& prompt) {
     auto_ = std::make_unique<planner::AutoDecoder>(target_, engine_.models(), engine_.pool(), r, prompt);
 }
 
-void Session::start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string&) {
+void Session::start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos) {
     if (n_predict < 0) fail(fmt::format("-n must be >= 0, got {}", n_predict));
     std::unique_lock<std::mutex> lock = engine_.lock_compute();
     gen_.reset();
@@ -130,7 +130,7 @@ std::optional<PlanSummary> Session::plan() const {
 
 SessionResult Session::generate(const std::string& prompt, int n_predict, bool ignore_eos,
                                 const std::function<void(TokenId)>& on_token) {
-    start(tokenize(prompt), n_predict, ignore_eos, prompt);
+    start(tokenize(prompt), n_predict, ignore_eos);
     while (!done())
         for (TokenId t : step())
             if (on_token) on_token(t);

@@ -91,9 +91,9 @@ public:
 
     // Starts a generation of up to n_predict tokens (a new start abandons the previous one).
     // --hierarchy auto: the first start() looks up (or measures) the candidates' costs; what
-    // it learns about acceptance carries over to later starts of the session. prompt_text is
-    // unused (kept for callers). Throws hsd::Error if the prompt does not fit.
-    void start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos, const std::string& prompt_text = "");
+    // it learns about acceptance carries over to later starts of the session. Throws
+    // hsd::Error if the prompt does not fit.
+    void start(const std::vector<TokenId>& prompt, int n_predict, bool ignore_eos);
     bool done() const;
     // One step (done() false): the tokens committed, EOS excluded.
     const std::vector<TokenId>& step();

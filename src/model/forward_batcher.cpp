@@ -19,14 +19,14 @@ ForwardBatcher::ForwardBatcher(std::mutex& compute, int64_t chunk_tokens)
 
 ForwardBatcher* ForwardBatcher::current() { return t_current; }
 
-ForwardBatcher::Participant::Participant(ForwardBatcher& b) : b_(b), previous_(t_current) {
-    HSD_ASSERT(previous_ == nullptr, "a thread takes part in two forward batchers");
+ForwardBatcher::Participant::Participant(ForwardBatcher& b) : b_(b) {
+    HSD_ASSERT(t_current == nullptr, "a thread takes part in two forward batchers");
     b_.join();
     t_current = &b_;
 }
 
 ForwardBatcher::Participant::~Participant() {
-    t_current = previous_;
+    t_current = nullptr;
     b_.leave();
 }
 

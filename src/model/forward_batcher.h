@@ -51,7 +51,6 @@ public:
 
     private:
         ForwardBatcher& b_;
-        ForwardBatcher* previous_;
     };
 
     // The batcher the calling thread takes part in, or nullptr.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include "common/error.h"
 
@@ -214,98 +213,6 @@ Prediction evaluate(const Problem& p, const Chain& c, Variant variant) {
         pr.forwards_per_step[k] = calls * passes[k];
     }
     return finish(p, cost, tokens, std::move(pr));
-}
-
-namespace {
-
-// Monte-Carlo of the executor's recursion, written independently of the evaluator's algebra.
-class Simulator {
-public:
-    Simulator(const Problem& p, const Chain& c, Variant v, uint64_t seed) : p_(p), c_(c), v_(v), rng_(seed) {
-        const size_t depth = c.levels.size();
-        batch_sum_.assign(depth, 0.0);
-        calls_.assign(depth, 0.0);
-        forwards_.assign(depth + 1, 0.0);
-    }
-
-    struct Result {
-        int tokens = 0;
-        double seconds = 0;
-        std::vector<uint8_t> passed;  // per token: 1 if passed on from the level below
-    };
-
-    // HSD(k): k = 0 bottom, k = depth the target (one round).
-    Result call(size_t k) {
-        const size_t depth = c_.levels.size();
-        Result r;
-        if (k == 0) {
-            r.tokens = c_.thresholds[0];
-            r.passed.assign((size_t)r.tokens, 0);
-            r.seconds = r.tokens * pass_cost(p_, -1, c_.levels[0], 1);
-            forwards_[0] += r.tokens;
-        } else {
-            const int below = c_.levels[k - 1];
-            const int level = k < depth ? c_.levels[k] : p_.n_drafters;
-            const double a_own = acceptance(p_, below, level);
-            const double a_passed = k >= 2 ? passed_acceptance(p_, c_.levels[k - 2], below, level) : a_own;
-            for (;;) {
-                const Result batch = call(k - 1);
-                r.seconds += batch.seconds + pass_cost(p_, below, level, batch.tokens + 1);
-                forwards_[k] += 1;
-                int accepted = 0;
-                while (accepted < batch.tokens && uniform() < (batch.passed[(size_t)accepted] ? a_passed : a_own))
-                    ++accepted;
-                r.tokens += accepted + 1;
-                r.passed.insert(r.passed.end(), (size_t)accepted, 1);
-                r.passed.push_back(0);
-                if (k == depth) return r;
-                if (r.tokens >= c_.thresholds[k]) break;
-            }
-            if (v_ == Variant::Truncate) {
-                r.tokens = c_.thresholds[k];
-                r.passed.resize((size_t)r.tokens);
-            }
-        }
-        batch_sum_[k] += r.tokens;
-        calls_[k] += 1;
-        return r;
-    }
-
-    Prediction run(int64_t steps) {
-        double seconds = 0, tokens = 0;
-        Prediction pr;
-        if (c_.levels.empty()) {
-            seconds = (double)steps * pass_cost(p_, -1, p_.n_drafters, 1);
-            tokens = (double)steps;
-            forwards_ = {(double)steps};
-        } else {
-            for (int64_t s = 0; s < steps; ++s) {
-                const Result r = call(c_.levels.size());
-                seconds += r.seconds;
-                tokens += r.tokens;
-            }
-            for (size_t k = 0; k < calls_.size(); ++k) pr.mean_batch.push_back(batch_sum_[k] / calls_[k]);
-        }
-        for (double f : forwards_) pr.forwards_per_step.push_back(f / (double)steps);
-        return finish(p_, seconds / (double)steps, tokens / (double)steps, std::move(pr));
-    }
-
-private:
-    double uniform() { return (double)(rng_() >> 11) * 0x1.0p-53; }  // [0, 1): a = 1 always accepts
-
-    const Problem& p_;
-    const Chain& c_;
-    Variant v_;
-    std::mt19937_64 rng_;
-    std::vector<double> batch_sum_, calls_, forwards_;
-};
-
-}  // namespace
-
-Prediction simulate(const Problem& p, const Chain& c, Variant variant, int64_t steps, uint64_t seed) {
-    validate(p, c);
-    if (steps < 1) fail(fmt::format("planner: simulate needs steps >= 1, got {}", steps));
-    return Simulator(p, c, variant, seed).run(steps);
 }
 
 std::vector<double> expected_rounds(int n, double a, int t_max) {

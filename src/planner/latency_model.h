@@ -1,6 +1,6 @@
 #pragma once
 // Expected latency of a speculative hierarchy as run by our executor (docs/SPECULATIVE.md,
-// paper notes §3.2), generalised to batch-dependent costs (a CPU pass over n tokens is not
+// shared/papers/hsd-paper.md §3.2), generalised to batch-dependent costs (a CPU pass over n tokens is not
 // free in n). Pure math: no model code.
 //
 // Chain: levels 0..K, level K = the target. Level 0 drafts T_0 tokens, one pass each. Level
@@ -13,7 +13,6 @@
 // The evaluator carries the full distribution of each level's output N_i (small supports),
 // counts expected rounds with a renewal DP and gets E[cost] by Wald's identity; the latency per
 // committed token is E[cost of a step] / E[tokens of a step] (renewal-reward).
-#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -76,10 +75,6 @@ double pass_cost(const Problem& problem, int below, int level, int n);
 // the mix of the two rates weighted by the expected share of passed-on tokens in the batch it
 // verifies (an approximation: it ignores where in the batch the passed tokens sit).
 Prediction evaluate(const Problem& problem, const Chain& chain, Variant variant);
-// Monte-Carlo of the same recursion (Bernoulli acceptance, same cost accounting) over `steps`
-// top-level calls; ratio-of-sums estimates, so it converges to evaluate() (i.i.d.). With
-// accept_passed every token carries its origin and is accepted with its own rate.
-Prediction simulate(const Problem& problem, const Chain& chain, Variant variant, int64_t steps, uint64_t seed);
 
 // R[t] for t = 0..t_max: expected verify rounds for batches of exactly n drafts, each accepted
 // with probability a, to accumulate >= t tokens (R[0] = 0). The DP's edge slope.

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "planner/hill_climb.h"
 #include "planner/optimizer.h"
 
 namespace hsd::planner {
@@ -75,56 +76,15 @@ Problem OnlinePlanner::problem() const {
 Chain OnlinePlanner::best() const { return best_fast(problem()); }
 
 // rank_plans costs ~2.5 ms for 8 candidates (its hill climbs try every swap and addition),
-// too much every few 3 ms target steps. Instead: the shortest-path
-// optimum (0.1 ms), the current chain and every single drafter at its best threshold, each
-// refined by threshold steps and level drops on the exact (overshoot) latency.
+// too much every few 3 ms target steps. Instead: the shortest-path optimum (0.1 ms), the
+// current chain, no speculation and every single drafter at its best threshold, each refined by
+// threshold steps and level drops on the exact (overshoot) latency.
 Chain OnlinePlanner::best_fast(const Problem& pr) const {
     auto latency = [&](const Chain& c) { return evaluate(pr, c, Variant::Overshoot).seconds_per_token; };
     std::vector<Chain> starts = {optimize_shortest_path(pr, o_.t_max), current_, Chain{}};
-    for (int d = 0; d < pr.n_drafters; ++d) {
-        Chain best_single;
-        double l_best = 0;
-        for (int t = 1; t <= o_.t_max; ++t) {
-            const Chain c{{d}, {t}};
-            const double l = latency(c);
-            if (best_single.levels.empty() || l < l_best) {
-                best_single = c;
-                l_best = l;
-            }
-        }
-        starts.push_back(best_single);
-    }
-    Chain best;
-    double l_best = -1;
-    for (Chain c : starts) {
-        double l = latency(c);
-        for (bool improved = true; improved;) {
-            improved = false;
-            std::vector<Chain> moves;
-            for (size_t k = 0; k < c.levels.size(); ++k) {
-                for (int dt : {-1, 1}) {
-                    Chain m = c;
-                    m.thresholds[k] += dt;
-                    if (m.thresholds[k] >= 1 && m.thresholds[k] <= o_.t_max) moves.push_back(m);
-                }
-                Chain m = c;
-                m.levels.erase(m.levels.begin() + (std::ptrdiff_t)k);
-                m.thresholds.erase(m.thresholds.begin() + (std::ptrdiff_t)k);
-                moves.push_back(m);
-            }
-            for (const Chain& m : moves)
-                if (const double lm = latency(m); lm < l * (1 - 1e-9)) {
-                    c = m;
-                    l = lm;
-                    improved = true;
-                }
-        }
-        if (l_best < 0 || l < l_best) {
-            best = c;
-            l_best = l;
-        }
-    }
-    return best;
+    for (int d = 0; d < pr.n_drafters; ++d) starts.push_back(best_single(d, o_.t_max, latency));
+    // Moves within rounding of the current latency are not taken.
+    return hill_climb(starts, pr.n_drafters, {.t_max = o_.t_max, .min_gain = 1e-9}, latency);
 }
 
 Prediction OnlinePlanner::predict(const Chain& chain) const { return evaluate(problem(), chain, Variant::Overshoot); }

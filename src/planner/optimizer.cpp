@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <map>
 #include <set>
 
 #include "common/error.h"
+#include "planner/hill_climb.h"
 
 namespace hsd::planner {
 
@@ -16,18 +16,6 @@ namespace {
 
 void check_t_max(int t_max) {
     if (t_max < 1 || t_max > kMaxTMax) fail(fmt::format("planner: t_max is {}, must be in 1..{}", t_max, kMaxTMax));
-}
-
-// Next threshold vector in 1..t_max (odometer, first entry fastest); false after the last.
-bool next_thresholds(std::vector<int>& t, int t_max) {
-    for (int& x : t) {
-        if (x < t_max) {
-            ++x;
-            return true;
-        }
-        x = 1;
-    }
-    return false;
 }
 
 struct Path {
@@ -100,29 +88,6 @@ Chain optimize_shortest_path(const Problem& p, int t_max) {
     return best.chain;
 }
 
-Chain optimize_exhaustive(const Problem& p, int t_max, Variant variant) {
-    validate(p);
-    check_t_max(t_max);
-    const double size = std::pow(1.0 + t_max, p.n_drafters);  // subsets x threshold vectors
-    if (size > kMaxExhaustiveChains)
-        fail(fmt::format("planner: exhaustive search over {} drafters x thresholds 1..{} is {:.3g} chains (limit {:.3g}); "
-                         "use optimize_shortest_path or a smaller t_max",
-                         p.n_drafters, t_max, size, kMaxExhaustiveChains));
-    Chain best;
-    double best_l = evaluate(p, best, variant).seconds_per_token;
-    for (unsigned mask = 1; mask < (1u << p.n_drafters); ++mask) {
-        Chain c;
-        for (int i = 0; i < p.n_drafters; ++i)
-            if (mask & (1u << i)) c.levels.push_back(i);
-        c.thresholds.assign(c.levels.size(), 1);
-        do {
-            const double l = evaluate(p, c, variant).seconds_per_token;
-            if (l < best_l) best_l = l, best = c;
-        } while (next_thresholds(c.thresholds, t_max));
-    }
-    return best;
-}
-
 std::vector<Ranked> rank_plans(const Problem& p, int t_max, size_t top) {
     validate(p);
     check_t_max(t_max);
@@ -144,63 +109,20 @@ std::vector<Ranked> rank_plans(const Problem& p, int t_max, size_t top) {
     std::vector<Chain> starts = {optimize_shortest_path(p, t_max)};
     offer(starts[0]);
     for (const Path& path : best_paths_by_top(p, t_max)) starts.push_back(path.chain);
-    Chain best_single;
+    Chain best_single_drafter;
     for (int d = 0; d < p.n_drafters; ++d) {
-        Chain best{{d}, {1}};
-        for (int t = 2; t <= t_max; ++t)
-            if (Chain c{{d}, {t}}; seconds(c) < seconds(best)) best = c;
+        const Chain best = best_single(d, t_max, seconds);
         offer(best);
-        if (best_single.levels.empty() || seconds(best) < seconds(best_single)) best_single = best;
+        if (best_single_drafter.levels.empty() || seconds(best) < seconds(best_single_drafter))
+            best_single_drafter = best;
     }
-    if (!best_single.levels.empty()) starts.push_back(best_single);
+    if (!best_single_drafter.levels.empty()) starts.push_back(best_single_drafter);
 
     // Hill climb on the Overshoot objective: the Truncate optimum is usually close, but the
     // overshoot enlarges the batches above, so thresholds, depth and members may want to move.
-    std::set<Chain> climbed;
-    for (Chain current : starts) {
-        if (!climbed.insert(current).second) continue;
-        for (;;) {
-            Chain next = current;
-            double next_s = seconds(current);
-            auto consider = [&](const Chain& c) {
-                if (const double s = offer(c); s < next_s) next_s = s, next = c;
-            };
-            const size_t depth = current.levels.size();
-            auto has = [&](int d) { return std::binary_search(current.levels.begin(), current.levels.end(), d); };
-            for (size_t k = 0; k < depth; ++k) {
-                for (int step : {-1, 1}) {  // nudge one threshold
-                    Chain c = current;
-                    c.thresholds[k] += step;
-                    if (c.thresholds[k] >= 1 && c.thresholds[k] <= t_max) consider(c);
-                }
-                Chain dropped = current;  // drop one level
-                dropped.levels.erase(dropped.levels.begin() + (long)k);
-                dropped.thresholds.erase(dropped.thresholds.begin() + (long)k);
-                consider(dropped);
-                const int lo = k > 0 ? current.levels[k - 1] + 1 : 0;  // swap one level, same threshold
-                const int hi = k + 1 < depth ? current.levels[k + 1] : p.n_drafters;
-                for (int d = lo; d < hi; ++d) {
-                    if (d == current.levels[k]) continue;
-                    Chain c = current;
-                    c.levels[k] = d;
-                    consider(c);
-                }
-            }
-            for (int d = 0; d < p.n_drafters; ++d) {  // add one level, any threshold
-                if (has(d)) continue;
-                const long at = std::lower_bound(current.levels.begin(), current.levels.end(), d) - current.levels.begin();
-                for (int t = 1; t <= t_max; ++t) {
-                    Chain c = current;
-                    c.levels.insert(c.levels.begin() + at, d);
-                    c.thresholds.insert(c.thresholds.begin() + at, t);
-                    consider(c);
-                }
-            }
-            if (next == current) break;  // strict improvements only, so this terminates
-            current = std::move(next);
-            if (!climbed.insert(current).second) break;  // joined an earlier climb
-        }
-    }
+    // Every chain it scores is shown.
+    hill_climb(starts, p.n_drafters, {.t_max = t_max, .swap_and_add = true}, seconds,
+               [&](const Chain& c) { pool.insert(c); });
 
     std::vector<Ranked> ranked;
     for (const Chain& c : pool) ranked.push_back({c, scored.at(c)});

@@ -1,6 +1,6 @@
 #pragma once
-// Choosing the hierarchy (paper notes §3.3): which drafters, in which order, with which
-// thresholds, minimise the expected seconds per committed token.
+// Choosing the hierarchy (shared/papers/hsd-paper.md §3.3): which drafters, in which order,
+// with which thresholds, minimise the expected seconds per committed token.
 #include <cstddef>
 #include <vector>
 
@@ -8,9 +8,10 @@
 
 namespace hsd::planner {
 
-// Thresholds T_i the planner searches, 1..t_max: one default for every caller (hsd plan,
-// --hierarchy auto, bench_speculative --add-plan) and one limit (the DP is cubic in t_max, and
-// thresholds past 64 are far beyond any batch worth verifying).
+// Thresholds T_i the planner searches, 1..t_max: the default of hsd plan and bench_speculative
+// --add-plan (--hierarchy auto searches fewer: OnlineOptions::t_max), and one limit for every
+// caller (the DP is cubic in t_max, and thresholds past 64 are far beyond any batch worth
+// verifying).
 inline constexpr int kDefaultTMax = 32;
 inline constexpr int kMaxTMax = 64;
 
@@ -26,11 +27,6 @@ struct Ranked {
 // The sink divides by the target's expected output; the empty chain (plain target) competes
 // and wins ties. O(D^2 t_max^3) for D candidates: ~0.2 ms for 6 x 32.
 Chain optimize_shortest_path(const Problem& problem, int t_max);
-
-// Every increasing subset of candidates x every threshold vector in 1..t_max, scored by
-// evaluate(). (1 + t_max)^D chains, refused above kMaxExhaustiveChains.
-inline constexpr double kMaxExhaustiveChains = 2e6;
-Chain optimize_exhaustive(const Problem& problem, int t_max, Variant variant);
 
 // For the CLI: the best chains by the exact Overshoot evaluator, sorted by predicted tokens/s
 // (at most `top`, no duplicates). Pool: no speculation; each single drafter with its best

@@ -4,6 +4,23 @@
 
 namespace hsd {
 
+namespace {
+
+// The exact rule's replacement: drawn from normalize(max(0, p - q)), recorded with p.
+TokenId replace_from_residual(const float* p, const float* q, int n_vocab, Sampler& sampler, DraftBatch& out) {
+    std::vector<float> residual((size_t)n_vocab);
+    double sum = 0;
+    for (int i = 0; i < n_vocab; ++i) sum += (residual[(size_t)i] = std::max(0.0f, p[i] - q[i]));
+    if (!(sum > 0)) residual.assign(p, p + n_vocab);
+    const TokenId next = sampler.sample_from(residual);
+    out.push(next, p);
+    return next;
+}
+
+}  // namespace
+
+const VerifyRule VerifyRule::Exact{replace_from_residual};
+
 VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& p, const std::vector<TokenId>& best,
                             Sampler& sampler, VerifyRule rule, DraftBatch& out) {
     const int V = out.n_vocab;
@@ -31,18 +48,7 @@ VerifyOutcome verify_drafts(const DraftBatch& drafts, const std::vector<float>& 
             ++r.n_accepted;
             continue;
         }
-        // Rejected: replacement from the residual max(0, p - q).
-        std::vector<float> residual((size_t)V);
-        double sum = 0;
-        for (int i = 0; i < V; ++i) sum += (residual[(size_t)i] = std::max(0.0f, pt[i] - qt[i]));
-        if (rule == VerifyRule::BrokenResampleFromP || !(sum > 0)) residual.assign(pt, pt + V);
-        r.next = sampler.sample_from(residual);
-        if (rule == VerifyRule::BrokenResidualAsQ && sum > 0) {
-            for (float& v : residual) v = (float)(v / sum);
-            out.push(r.next, residual.data());
-        } else {
-            out.push(r.next, pt);
-        }
+        r.next = rule.replace(pt, qt, V, sampler, out);  // rejected
         return r;
     }
     if (greedy) {

@@ -16,11 +16,14 @@
 
 namespace hsd {
 
-enum class VerifyRule {
-    Exact,               // the lossless rule above
-    // Deliberately wrong variants, for tests that must detect them:
-    BrokenResidualAsQ,   // records the residual (not p_t) as the distribution of a replaced token
-    BrokenResampleFromP, // draws the replacement from p_t instead of the residual
+// How a level replaces a rejected draft (sampled decoding): it draws the replacement, appends it
+// to `out` with the distribution recorded for it and returns it. Exact: drawn from the residual
+// (p_t itself where p_t <= q_t everywhere), p_t recorded. Tests substitute deliberately wrong
+// rules (src/testing/broken_verify.h) to prove that the distribution checks can fail.
+struct VerifyRule {
+    using Replace = TokenId (*)(const float* p, const float* q, int n_vocab, Sampler& sampler, DraftBatch& out);
+    Replace replace;
+    static const VerifyRule Exact;
 };
 
 struct VerifyOutcome {

@@ -1,4 +1,4 @@
-#include "model/widen_ffn.h"
+#include "testing/widen_ffn.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,4 +1,7 @@
 #pragma once
+// Benchmark code (library hsd_testing, never linked into hsd or the hsd program; used by
+// bench/make_bench_model and its test).
+//
 // A benchmark target that costs like a big model and computes exactly like a small one: a copy
 // of an F16 Llama/Qwen2 GGUF whose every FFN gets extra hidden units (rows appended to
 // ffn_gate / ffn_up, random) whose ffn_down columns are zero. Each extra unit adds exactly

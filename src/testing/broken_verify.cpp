@@ -1,0 +1,36 @@
+#include "testing/broken_verify.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace hsd {
+
+namespace {
+
+TokenId replace_recording_residual(const float* p, const float* q, int n_vocab, Sampler& sampler, DraftBatch& out) {
+    std::vector<float> residual((size_t)n_vocab);
+    double sum = 0;
+    for (int i = 0; i < n_vocab; ++i) sum += (residual[(size_t)i] = std::max(0.0f, p[i] - q[i]));
+    if (!(sum > 0)) residual.assign(p, p + n_vocab);
+    const TokenId next = sampler.sample_from(residual);
+    if (sum > 0) {
+        for (float& v : residual) v = (float)(v / sum);
+        out.push(next, residual.data());  // wrong: the level above needs p_t
+    } else {
+        out.push(next, p);
+    }
+    return next;
+}
+
+TokenId replace_from_p(const float* p, const float*, int n_vocab, Sampler& sampler, DraftBatch& out) {
+    const TokenId next = sampler.sample_from(std::vector<float>(p, p + n_vocab));  // wrong: not the residual
+    out.push(next, p);
+    return next;
+}
+
+}  // namespace
+
+const VerifyRule kBrokenResidualAsQ{replace_recording_residual};
+const VerifyRule kBrokenResampleFromP{replace_from_p};
+
+}  // namespace hsd
