@@ -16,7 +16,6 @@
 
 #include "common/error.h"
 #include "engine/report.h"
-#include "kernels/matmul.h"
 #include "server/api_request.h"
 #include "server/prometheus.h"
 #include "server/responses.h"
