@@ -1,28 +1,25 @@
 // Routes of `hsd serve`, read top to bottom: lifecycle, the guards every request passes
 // (readiness, API key, body limit), then one handler per endpoint. Generation requests all go
-// the same way: parse and validate the body (api_request.h), build a TaskSpec (prompt tokens,
-// sampling, decoding, stop strings), submit it to the Scheduler, then answer in one JSON
-// object or stream server-sent events as the slot releases text (responses.h shapes both).
+// the same way: parse and validate the body (api_request.h), turn it into a TaskSpec
+// (task_builder.h), submit it to the Scheduler, then answer in one JSON object or stream
+// server-sent events as the slot releases text (responses.h shapes every body).
 #include "server/http_server.h"
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <thread>
-#include <filesystem>
 #include <fmt/format.h>
-#include <random>
 
 #include "common/error.h"
-#include "engine/report.h"
-#include "kernels/matmul.h"
 #include "server/api_request.h"
 #include "server/prometheus.h"
 #include "server/responses.h"
 #include "server/scheduler.h"
 #include "server/speculative_choice.h"
-#include "server/sse.h"
+#include "server/task_builder.h"
 
 namespace hsd::server {
 
@@ -55,15 +52,6 @@ bool same_secret(const std::string& a, const std::string& b) {
     return diff == 0;
 }
 
-uint64_t random_seed() {
-    static std::mutex m;
-    static std::random_device rd;
-    std::lock_guard<std::mutex> lock(m);
-    return ((uint64_t)rd() << 32) ^ rd();
-}
-
-enum class Endpoint { Completions, Chat, Native };
-
 }  // namespace
 
 struct Server::Impl {
@@ -74,14 +62,12 @@ struct Server::Impl {
     std::unique_ptr<Scheduler> sched;
     const Model* target = nullptr;
     ChatFormat chat_format = ChatFormat::ChatML;
-    std::string chat_template;       // the model's tokenizer.chat_template ("" if none)
-    std::string chat_format_source;  // "forced", "detected" or "default (no template)"
-    std::vector<std::string> allowed_models;
+    TaskPolicy policy;  // what decides each request's task (set by load())
+    ServerInfo info;    // what /v1/models and /props tell (set by load())
     std::atomic<uint64_t> next_id{1};
     std::atomic<bool> stopping{false};
     std::atomic<bool> listening{false};
     std::once_flag stop_once;
-    int64_t created = 0;
 
     Impl(Engine& e, ServerOptions opt, std::atomic<bool>& r) : engine(e), o(std::move(opt)), ready(r) {}
 
@@ -90,6 +76,7 @@ struct Server::Impl {
         target = &engine.model(o.model);
         std::vector<std::string> models = models_named(o.decoding);
         models.insert(models.end(), o.drafts.begin(), o.drafts.end());
+        std::vector<std::string> allowed_models;
         for (const std::string& p : models) {
             engine.model(p);  // load every draft now, not in the first request
             allowed_models.push_back(p);
@@ -112,8 +99,8 @@ struct Server::Impl {
         }
         sched = std::make_unique<Scheduler>(engine, so);
         const gguf::File& f = target->file();
-        chat_template = f.find("tokenizer.chat_template") ? f.get_string("tokenizer.chat_template") : "";
-        const std::string& tmpl = chat_template;
+        const std::string tmpl = f.find("tokenizer.chat_template") ? f.get_string("tokenizer.chat_template") : "";
+        std::string chat_format_source;
         if (!o.chat_template.empty()) {
             chat_format = chat_format_from_name(o.chat_template);
             chat_format_source = "forced (--chat-template)";
@@ -125,7 +112,26 @@ struct Server::Impl {
             chat_format_source = tmpl.empty() ? "default (the model has no chat template)"
                                               : "default (the model's chat template is not recognised)";
         }
-        created = (int64_t)std::time(nullptr);
+        policy.n_ctx = sched->n_ctx();
+        policy.n_vocab = target->config().n_vocab;
+        policy.n_predict = o.n_predict;
+        policy.sampling = o.sampling;
+        policy.seed = o.seed;
+        policy.decoding = o.decoding;
+        policy.allowed_models = std::move(allowed_models);
+        policy.drafts = o.drafts;
+        info.model_name = served_model_name(o.model, o.alias);
+        info.model_path = o.model;
+        info.created = (int64_t)std::time(nullptr);
+        info.config = target->config();
+        info.total_slots = o.n_slots;
+        info.n_ctx = sched->n_ctx();
+        info.n_predict = o.n_predict;
+        info.sampling = o.sampling;
+        info.speculative = o.decoding.speculative();
+        info.chat_template = tmpl;
+        info.chat_format = chat_format_name(chat_format);
+        info.chat_format_source = chat_format_source;
         ready = true;
     }
 
@@ -154,66 +160,7 @@ struct Server::Impl {
         if (!ready) throw ApiError(503, "the model is loading", "unavailable_error");
     }
 
-    std::string model_name() const {
-        return o.alias.empty() ? std::filesystem::path(o.model).stem().string() : o.alias;
-    }
-
-    void check_model(const std::string& name) const {
-        if (name.empty()) return;
-        const std::filesystem::path p(o.model);
-        if (name == model_name() || name == o.model || name == p.filename().string() || name == p.stem().string())
-            return;
-        throw ApiError(404, fmt::format("The model '{}' does not exist (this server serves '{}')", name, model_name()),
-                       "invalid_request_error", "model", "model_not_found");
-    }
-
-    // ---- building a task ----------------------------------------------------------------
-    TaskSpec make_spec(const GenerationParams& g, std::vector<TokenId> prompt, const char* prompt_param,
-                       const std::vector<std::string>& extra_stops) const {
-        const int64_t n_ctx = sched->n_ctx();
-        if (prompt.empty()) throw ApiError(400, "the prompt is empty (no tokens)", "invalid_request_error", prompt_param);
-        if ((int64_t)prompt.size() >= n_ctx)
-            throw ApiError(400,
-                           fmt::format("the prompt is {} tokens long, but the context holds {} tokens (prompt and "
-                                       "generated tokens together)",
-                                       prompt.size(), n_ctx),
-                           "invalid_request_error", prompt_param, "context_length_exceeded");
-        const int n_vocab = target->config().n_vocab;
-        for (TokenId t : prompt)
-            if (t < 0 || t >= n_vocab)
-                throw ApiError(400, fmt::format("token id {} is out of range (vocabulary of {})", t, n_vocab),
-                               "invalid_request_error", prompt_param);
-        TaskSpec spec;
-        spec.prompt = std::move(prompt);
-        const int64_t room = n_ctx - (int64_t)spec.prompt.size();
-        int64_t n = g.max_tokens > 0 ? g.max_tokens : (o.n_predict > 0 ? o.n_predict : room);
-        spec.n_predict = (int)std::min<int64_t>(n, room);
-        spec.ignore_eos = g.ignore_eos;
-        spec.sampling = o.sampling;
-        if (g.temperature) spec.sampling.temperature = *g.temperature;
-        if (g.top_p) spec.sampling.top_p = *g.top_p;
-        if (g.top_k) spec.sampling.top_k = *g.top_k;
-        if (g.min_p) spec.sampling.min_p = *g.min_p;
-        spec.sampling.seed = g.seed ? *g.seed : (o.seed >= 0 ? (uint64_t)o.seed : random_seed());
-        try {
-            spec.sampling.validate();
-        } catch (const Error& e) {
-            throw ApiError(400, e.what());
-        }
-        spec.stop = g.stop;
-        for (const std::string& s : extra_stops) spec.stop.push_back(s);
-        if (g.logprobs) spec.n_probs = g.top_logprobs;
-        DecodingChoice d = choose_decoding(g.speculative, o.decoding, allowed_models, o.drafts);
-        if (spec.n_probs >= 0 && d.decoding.speculative()) {
-            // logprobs report the target's distribution of every token: decode those requests
-            // autoregressively (the same tokens when greedy, the same distribution when sampling).
-            d.decoding = DecodingRequest{};
-            d.key = "logprobs";
-        }
-        spec.decoding = d.decoding;
-        spec.decoding_key = d.key;
-        return spec;
-    }
+    json body_of(const httplib::Request& req) const { return parse_json_body(req.body, o.max_body_bytes); }
 
     std::shared_ptr<Task> submit(TaskSpec spec) {
         try {
@@ -226,60 +173,35 @@ struct Server::Impl {
     }
 
     // ---- generation endpoints ---------------------------------------------------------
-    void generate(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+    void generate(const httplib::Request& req, httplib::Response& res, Api api) {
         require_ready();
-        const json body = parse_json_body(req.body, o.max_body_bytes);
+        const json body = body_of(req);
         const Tokenizer& tok = target->tokenizer();
-        ResponseContext rc;
-        rc.model = model_name();
-        rc.created = (int64_t)std::time(nullptr);
-        rc.tokenizer = &tok;
         GenerationParams g;
-        std::vector<TokenId> prompt;
-        std::vector<std::string> extra_stops;
-        std::string prompt_text;
+        PromptTokens prompt;
         bool echo = false;
-        const char* prompt_param = "prompt";
-        if (ep == Endpoint::Chat) {
+        if (api == Api::Chat) {
             ChatRequest c = parse_chat_request(body);
-            std::vector<ChatMessage> msgs;
-            for (const ChatMessageIn& m : c.messages) msgs.push_back({m.role, m.content});
-            std::string text;
-            try {
-                text = render_chat(chat_format, msgs, true, bos_text(tok), eos_text(tok));
-            } catch (const Error& e) {
-                throw ApiError(400, e.what(), "invalid_request_error", "messages");
-            }
-            // The tokenizer adds BOS itself; a template that writes it too would double it.
-            const std::string bos = bos_text(tok);
-            const bool add_bos = tok.add_bos_default();
-            if (add_bos && !bos.empty() && text.compare(0, bos.size(), bos) == 0) text.erase(0, bos.size());
-            prompt = tok.encode(text, add_bos, /*parse_special=*/true);
-            extra_stops = chat_format_end_of_turn(chat_format);
-            prompt_param = "messages";
+            prompt = chat_prompt(c, chat_format, tok);
             g = std::move(c);
-            rc.id = fmt::format("chatcmpl-{}", next_id++);
         } else {
             NativeCompletionRequest n;
-            if (ep == Endpoint::Native) {
+            if (api == Api::Native)
                 n = parse_native_completion_request(body);
-            } else {
-                static_cast<CompletionRequest&>(n) = parse_completion_request(body);
-            }
-            if (n.prompt_is_tokens)
-                prompt.assign(n.prompt_tokens.begin(), n.prompt_tokens.end());
             else
-                prompt = tok.encode(n.prompt, tok.add_bos_default());
-            prompt_text = n.prompt_is_tokens ? tok.decode(prompt) : n.prompt;
+                static_cast<CompletionRequest&>(n) = parse_completion_request(body);
+            prompt = completion_prompt(n, tok);
             echo = n.echo;
             g = std::move(n);
-            const uint64_t id = next_id++;
-            rc.id = ep == Endpoint::Native ? std::to_string(id) : fmt::format("cmpl-{}", id);
         }
-        check_model(g.model);
-        TaskSpec spec = make_spec(g, std::move(prompt), prompt_param, extra_stops);
-        spec.stream = g.stream;
-        rc.prompt_text = echo ? prompt_text : "";
+        ResponseContext rc;
+        rc.id = response_id(api, next_id++);
+        rc.model = info.model_name;
+        rc.created = (int64_t)std::time(nullptr);
+        rc.tokenizer = &tok;
+        rc.prompt_text = echo ? prompt.text : "";
+        check_model(g.model, o.model, o.alias);
+        TaskSpec spec = build_task(g, std::move(prompt), policy);
         rc.n_probs = spec.n_probs;
         rc.include_usage = g.include_usage;
         std::shared_ptr<Task> task = submit(std::move(spec));
@@ -289,46 +211,32 @@ struct Server::Impl {
             while (!task->wait(u, std::chrono::milliseconds(1000))) {
             }
             if (const auto& err = task->error()) throw ApiError(err->first, err->second);
-            const TaskResult& r = task->result();
-            json j = ep == Endpoint::Chat ? chat_response(rc, r, u.tokens)
-                     : ep == Endpoint::Native ? native_response(rc, r, u.tokens, task->spec())
-                                              : completion_response(rc, r, u.tokens);
-            return send_json(res, j);
+            return send_json(res, generation_response(api, rc, task->result(), u.tokens, task->spec()));
         }
         // Streaming: one event per release of text; the provider runs on this HTTP thread.
         res.set_header("Cache-Control", "no-cache");
-        auto state = std::make_shared<StreamState>();
+        auto started = std::make_shared<bool>(false);
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, task, rc, ep, state](size_t, httplib::DataSink& sink) {
+            [task, rc, api, started](size_t, httplib::DataSink& sink) {
                 auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
-                if (!state->started) {
-                    state->started = true;
-                    const std::string first = stream_start(rc, ep == Endpoint::Chat, ep == Endpoint::Native);
+                if (!*started) {
+                    *started = true;
+                    const std::string first = stream_start(api, rc);
                     if (!first.empty() && !write(first)) return cancel(task);
                 }
                 Task::Update u;
                 const bool final = task->wait(u, kPoll);
                 if (!u.text.empty() || !u.tokens.empty()) {
-                    const std::string chunk = ep == Endpoint::Chat     ? sse_data(chat_chunk(rc, u.text, u.tokens))
-                                              : ep == Endpoint::Native ? sse_data(native_chunk(rc, u.text, u.tokens))
-                                                                       : sse_data(completion_chunk(rc, u.text, u.tokens));
-                    if (!write(chunk)) return cancel(task);
+                    if (!write(stream_chunk(api, rc, u.text, u.tokens))) return cancel(task);
                 } else if (!final && !sink.is_writable()) {
                     return cancel(task);
                 }
                 if (!final) return true;
-                std::string tail;
                 if (const auto& err = task->error())
-                    tail = sse_data(ApiError(err->first, err->second).to_json());
-                else if (ep == Endpoint::Chat)
-                    tail = chat_stream_end(rc, task->result());
-                else if (ep == Endpoint::Native)
-                    tail = sse_data(native_response(rc, task->result(), {}, task->spec(), true));
+                    write(stream_error(api, ApiError(err->first, err->second)));
                 else
-                    tail = completion_stream_end(rc, task->result());
-                if (ep != Endpoint::Native) tail += sse_done();
-                write(tail);
+                    write(stream_end(api, rc, task->result(), task->spec()));
                 sink.done();
                 return true;
             },
@@ -337,9 +245,6 @@ struct Server::Impl {
             });
     }
 
-    struct StreamState {
-        bool started = false;
-    };
     static bool cancel(const std::shared_ptr<Task>& t) {
         t->cancel();
         return false;
@@ -348,83 +253,31 @@ struct Server::Impl {
     // ---- other endpoints ----------------------------------------------------------------
     void tokenize(const httplib::Request& req, httplib::Response& res) {
         require_ready();
-        const TokenizeRequest t = parse_tokenize_request(parse_json_body(req.body, o.max_body_bytes));
+        const TokenizeRequest t = parse_tokenize_request(body_of(req));
         const Tokenizer& tok = target->tokenizer();
-        const std::vector<TokenId> ids = tok.encode(t.content, t.add_special && tok.add_bos_default(), true);
-        json out = json::array();
-        for (TokenId id : ids) {
-            if (t.with_pieces)
-                out.push_back({{"id", id}, {"piece", tok.token_bytes(id)}});
-            else
-                out.push_back(id);
-        }
-        send_json(res, {{"tokens", out}});
+        send_json(res, tokenize_response(tok, tokenize_ids(t, tok), t.with_pieces));
     }
 
     void detokenize(const httplib::Request& req, httplib::Response& res) {
         require_ready();
-        const DetokenizeRequest d = parse_detokenize_request(parse_json_body(req.body, o.max_body_bytes));
+        const DetokenizeRequest d = parse_detokenize_request(body_of(req));
         const Tokenizer& tok = target->tokenizer();
-        std::vector<TokenId> ids(d.tokens.begin(), d.tokens.end());
-        for (size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] >= tok.n_vocab())
-                throw ApiError(400, fmt::format("tokens[{}] = {} is out of range (vocabulary of {})", i, ids[i], tok.n_vocab()),
-                               "invalid_request_error", "tokens");
-        send_json(res, {{"content", tok.decode(ids)}});
+        send_json(res, detokenize_response(tok.decode(detokenize_ids(d, tok.n_vocab()))));
     }
 
     void models(httplib::Response& res) {
         require_ready();
-        const ModelConfig& c = target->config();
-        send_json(res, {{"object", "list"},
-                        {"data", json::array({{{"id", model_name()},
-                                               {"object", "model"},
-                                               {"created", created},
-                                               {"owned_by", "hsd"},
-                                               {"meta",
-                                                {{"n_vocab", c.n_vocab},
-                                                 {"n_ctx_train", c.n_ctx_train},
-                                                 {"n_embd", c.n_embd},
-                                                 {"n_layer", c.n_layer},
-                                                 {"path", o.model}}}}})}});
-    }
-
-    json generation_settings() const {
-        const SamplingParams& s = o.sampling;
-        return {{"n_ctx", sched ? sched->n_ctx() : o.n_ctx},
-                {"n_predict", o.n_predict},
-                {"temperature", json_float(s.temperature)},
-                {"top_k", s.top_k},
-                {"top_p", json_float(s.top_p)},
-                {"min_p", json_float(s.min_p)},
-                {"speculative", o.decoding.speculative()}};
+        send_json(res, models_response(info));
     }
 
     void props(httplib::Response& res) {
         require_ready();
-        send_json(res, {{"default_generation_settings", generation_settings()},
-                        {"total_slots", o.n_slots},
-                        {"model_path", o.model},
-                        {"model_alias", model_name()},
-                        {"chat_template", chat_template},
-                        {"chat_format", chat_format_name(chat_format)},
-                        {"chat_format_source", chat_format_source},
-                        {"build_info", "hsd 0.1.0"}});
+        send_json(res, props_response(info));
     }
 
     void slots(httplib::Response& res) {
         require_ready();
-        json out = json::array();
-        for (const SlotInfo& s : sched->slots())
-            out.push_back({{"id", s.id},
-                           {"n_ctx", s.n_ctx},
-                           {"is_processing", s.busy},
-                           {"state", s.busy ? 1 : 0},
-                           {"n_prompt_tokens", s.n_prompt},
-                           {"n_decoded", s.n_decoded},
-                           {"speculative", !s.hierarchy.empty()},
-                           {"hierarchy", s.hierarchy}});
-        send_json(res, out);
+        send_json(res, slots_response(sched->slots()));
     }
 
     void metrics(httplib::Response& res) {
@@ -453,10 +306,8 @@ Server::Server(Engine& engine, ServerOptions options)
             return httplib::Server::HandlerResponse::Handled;
         }
         if (!s.authorized(req)) {
-            send_json(res, ApiError(401, "Invalid API key: send 'Authorization: Bearer <key>'", "authentication_error", "",
-                                    "invalid_api_key")
-                               .to_json(),
-                      401);
+            send_error(res, ApiError(401, "Invalid API key: send 'Authorization: Bearer <key>'", "authentication_error",
+                                     "", "invalid_api_key"));
             res.set_header("WWW-Authenticate", "Bearer");
             return httplib::Server::HandlerResponse::Handled;
         }
@@ -500,20 +351,16 @@ Server::Server(Engine& engine, ServerOptions options)
         return [&s, fn](const httplib::Request& req, httplib::Response& res) { fn(s, req, res); };
     };
     h.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
-        if (s.stopping)
-            send_json(res, {{"error", {{"code", 503}, {"message", "shutting down"}, {"type", "unavailable_error"}}}}, 503);
-        else if (!s.ready)
-            send_json(res, {{"error", {{"code", 503}, {"message", "Loading model"}, {"type", "unavailable_error"}}}}, 503);
-        else
-            send_json(res, {{"status", "ok"}});
+        const HealthAnswer a = health_response(s.ready, s.stopping);
+        send_json(res, a.body, a.status);
     });
     h.Get("/v1/models", wrap([](Impl& s, const auto&, auto& res) { s.models(res); }));
     h.Get("/models", wrap([](Impl& s, const auto&, auto& res) { s.models(res); }));
-    h.Post("/v1/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Endpoint::Completions); }));
-    h.Post("/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Endpoint::Completions); }));
-    h.Post("/v1/chat/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Endpoint::Chat); }));
-    h.Post("/chat/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Endpoint::Chat); }));
-    h.Post("/completion", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Endpoint::Native); }));
+    h.Post("/v1/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Api::Completions); }));
+    h.Post("/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Api::Completions); }));
+    h.Post("/v1/chat/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Api::Chat); }));
+    h.Post("/chat/completions", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Api::Chat); }));
+    h.Post("/completion", wrap([](Impl& s, const auto& req, auto& res) { s.generate(req, res, Api::Native); }));
     h.Post("/tokenize", wrap([](Impl& s, const auto& req, auto& res) { s.tokenize(req, res); }));
     h.Post("/detokenize", wrap([](Impl& s, const auto& req, auto& res) { s.detokenize(req, res); }));
     h.Get("/props", wrap([](Impl& s, const auto&, auto& res) { s.props(res); }));

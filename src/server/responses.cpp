@@ -10,8 +10,14 @@ namespace hsd::server {
 
 using nlohmann::json;
 
-std::string bos_text(const Tokenizer& tok) { return tok.bos_id() >= 0 ? tok.piece(tok.bos_id()) : ""; }
-std::string eos_text(const Tokenizer& tok) { return tok.eos_id() >= 0 ? tok.piece(tok.eos_id()) : ""; }
+std::string response_id(Api api, uint64_t n) {
+    switch (api) {
+        case Api::Chat: return fmt::format("chatcmpl-{}", n);
+        case Api::Native: return std::to_string(n);
+        case Api::Completions: break;
+    }
+    return fmt::format("cmpl-{}", n);
+}
 
 std::string finish_reason(const TaskResult& r) { return r.finish_reason == "cancelled" ? "abort" : r.finish_reason; }
 
@@ -96,8 +102,6 @@ json head(const ResponseContext& rc, const char* object) {
     return {{"id", rc.id}, {"object", object}, {"created", rc.created}, {"model", rc.model}};
 }
 
-}  // namespace
-
 json completion_response(const ResponseContext& rc, const TaskResult& r, const std::vector<TokenLogprob>& lp) {
     json j = head(rc, "text_completion");
     json choice = {{"index", 0},
@@ -125,7 +129,7 @@ json chat_response(const ResponseContext& rc, const TaskResult& r, const std::ve
 }
 
 json native_response(const ResponseContext& rc, const TaskResult& r, const std::vector<TokenLogprob>& lp,
-                     const TaskSpec& spec, bool streamed) {
+                     const TaskSpec& spec, bool streamed = false) {
     const SamplingParams& s = spec.sampling;
     json j = {{"content", streamed ? std::string() : r.text},
               {"id_slot", r.slot},
@@ -156,17 +160,12 @@ json native_response(const ResponseContext& rc, const TaskResult& r, const std::
     return j;
 }
 
-std::string stream_start(const ResponseContext& rc, bool chat, bool native) {
-    if (native) return "";
-    if (chat) {
-        json j = head(rc, "chat.completion.chunk");
-        j["choices"] = json::array(
-            {{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
-        if (rc.include_usage) j["usage"] = nullptr;
-        return sse_data(j);
-    }
-    if (rc.prompt_text.empty()) return "";
-    return sse_data(completion_chunk(rc, rc.prompt_text, {}));
+std::string chat_stream_start(const ResponseContext& rc) {
+    json j = head(rc, "chat.completion.chunk");
+    j["choices"] = json::array(
+        {{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+    if (rc.include_usage) j["usage"] = nullptr;
+    return sse_data(j);
 }
 
 json completion_chunk(const ResponseContext& rc, const std::string& text, const std::vector<TokenLogprob>& lp) {
@@ -195,8 +194,8 @@ json native_chunk(const ResponseContext& rc, const std::string& text, const std:
     return j;
 }
 
-namespace {
-std::string stream_end(const ResponseContext& rc, const TaskResult& r, const char* object, json choice) {
+// The last chunk (finish_reason, timings) and, when asked, the usage chunk; no [DONE].
+std::string stream_end_events(const ResponseContext& rc, const TaskResult& r, const char* object, json choice) {
     json j = head(rc, object);
     j["choices"] = json::array({choice});
     j["timings"] = timings_of(r);
@@ -210,17 +209,129 @@ std::string stream_end(const ResponseContext& rc, const TaskResult& r, const cha
     }
     return out;
 }
-}  // namespace
 
 std::string completion_stream_end(const ResponseContext& rc, const TaskResult& r) {
-    return stream_end(rc, r, "text_completion",
+    return stream_end_events(rc, r, "text_completion",
                       {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish_reason(r)}});
 }
 
 std::string chat_stream_end(const ResponseContext& rc, const TaskResult& r) {
-    return stream_end(rc, r, "chat.completion.chunk",
+    return stream_end_events(rc, r, "chat.completion.chunk",
                       {{"index", 0}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", finish_reason(r)}});
 }
+
+}  // namespace
+
+json generation_response(Api api, const ResponseContext& rc, const TaskResult& r, const std::vector<TokenLogprob>& lp,
+                         const TaskSpec& spec) {
+    switch (api) {
+        case Api::Chat: return chat_response(rc, r, lp);
+        case Api::Native: return native_response(rc, r, lp, spec);
+        case Api::Completions: break;
+    }
+    return completion_response(rc, r, lp);
+}
+
+std::string stream_start(Api api, const ResponseContext& rc) {
+    switch (api) {
+        case Api::Chat: return chat_stream_start(rc);
+        case Api::Native: return "";
+        case Api::Completions: break;
+    }
+    return rc.prompt_text.empty() ? "" : sse_data(completion_chunk(rc, rc.prompt_text, {}));
+}
+
+std::string stream_chunk(Api api, const ResponseContext& rc, const std::string& text, const std::vector<TokenLogprob>& lp) {
+    switch (api) {
+        case Api::Chat: return sse_data(chat_chunk(rc, text, lp));
+        case Api::Native: return sse_data(native_chunk(rc, text, lp));
+        case Api::Completions: break;
+    }
+    return sse_data(completion_chunk(rc, text, lp));
+}
+
+std::string stream_end(Api api, const ResponseContext& rc, const TaskResult& r, const TaskSpec& spec) {
+    switch (api) {
+        case Api::Chat: return chat_stream_end(rc, r) + sse_done();
+        case Api::Native: return sse_data(native_response(rc, r, {}, spec, true));  // llama-server sends no [DONE]
+        case Api::Completions: break;
+    }
+    return completion_stream_end(rc, r) + sse_done();
+}
+
+std::string stream_error(Api api, const ApiError& e) {
+    std::string out = sse_data(e.to_json());
+    if (api != Api::Native) out += sse_done();
+    return out;
+}
+
+json models_response(const ServerInfo& s) {
+    const ModelConfig& c = s.config;
+    return {{"object", "list"},
+            {"data", json::array({{{"id", s.model_name},
+                                   {"object", "model"},
+                                   {"created", s.created},
+                                   {"owned_by", "hsd"},
+                                   {"meta",
+                                    {{"n_vocab", c.n_vocab},
+                                     {"n_ctx_train", c.n_ctx_train},
+                                     {"n_embd", c.n_embd},
+                                     {"n_layer", c.n_layer},
+                                     {"path", s.model_path}}}}})}};
+}
+
+json props_response(const ServerInfo& s) {
+    const SamplingParams& p = s.sampling;
+    const json settings = {{"n_ctx", s.n_ctx},
+                           {"n_predict", s.n_predict},
+                           {"temperature", json_float(p.temperature)},
+                           {"top_k", p.top_k},
+                           {"top_p", json_float(p.top_p)},
+                           {"min_p", json_float(p.min_p)},
+                           {"speculative", s.speculative}};
+    return {{"default_generation_settings", settings},
+            {"total_slots", s.total_slots},
+            {"model_path", s.model_path},
+            {"model_alias", s.model_name},
+            {"chat_template", s.chat_template},
+            {"chat_format", s.chat_format},
+            {"chat_format_source", s.chat_format_source},
+            {"build_info", "hsd 0.1.0"}};
+}
+
+json slots_response(const std::vector<SlotInfo>& slots) {
+    json out = json::array();
+    for (const SlotInfo& s : slots)
+        out.push_back({{"id", s.id},
+                       {"n_ctx", s.n_ctx},
+                       {"is_processing", s.busy},
+                       {"state", s.busy ? 1 : 0},
+                       {"n_prompt_tokens", s.n_prompt},
+                       {"n_decoded", s.n_decoded},
+                       {"speculative", !s.hierarchy.empty()},
+                       {"hierarchy", s.hierarchy}});
+    return out;
+}
+
+HealthAnswer health_response(bool ready, bool stopping) {
+    if (stopping)
+        return {503, {{"error", {{"code", 503}, {"message", "shutting down"}, {"type", "unavailable_error"}}}}};
+    if (!ready) return {503, {{"error", {{"code", 503}, {"message", "Loading model"}, {"type", "unavailable_error"}}}}};
+    return {200, {{"status", "ok"}}};
+}
+
+json tokenize_response(const Tokenizer& tok, const std::vector<TokenId>& ids, bool with_pieces) {
+    json out = json::array();
+    for (TokenId id : ids) {
+        if (with_pieces)
+            out.push_back({{"id", id}, {"piece", tok.token_bytes(id)}});
+        else
+            out.push_back(id);
+    }
+    return {{"tokens", out}};
+}
+
+json detokenize_response(const std::string& content) { return {{"content", content}}; }
 
 std::string metrics_text(const SchedulerMetrics& m, const std::vector<SlotInfo>& slots) {
     MetricsText t;
