@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -26,8 +27,15 @@ bool sanitizer_build() {
     return e && std::string(e) == "1";
 }
 
+namespace {
+int test_threads() {
+    const char* e = std::getenv("HSD_TEST_THREADS");
+    return e && std::atoi(e) > 0 ? std::atoi(e) : 2;
+}
+}  // namespace
+
 ThreadPool& pool() {
-    static ThreadPool p(2);
+    static ThreadPool p(test_threads());
     return p;
 }
 

@@ -18,7 +18,11 @@
 namespace hsd::test {
 
 bool sanitizer_build();                 // HSD_SANITIZER_BUILD=1: the ASan/UBSan run, ~30x slower
-ThreadPool& pool();                     // 2 threads
+// The shared models' pool: 2 threads, or HSD_TEST_THREADS. scripts/test.sh sets 1: ctest
+// already runs two tests at once on the 2-core machine, and two 1-thread tests finish ~25%
+// sooner than two 2-thread ones (spinning workers compete for the cores). Thread counts
+// themselves are tested with pools of their own (test_kernels, test_batching, test_engine).
+ThreadPool& pool();
 const Model& shared_model(const std::string& name);  // ../shared/models/<name>.gguf, loaded once
 std::vector<std::vector<TokenId>> reference_prompts();
 SamplingParams greedy_params();
