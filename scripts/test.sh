@@ -25,8 +25,15 @@ phase "release: configure+build" bash -c "cmake -S . -B build ${GEN[*]} -DCMAKE_
 phase "release: ctest" ctest --test-dir build --output-on-failure -j "$JOBS"
 
 # Sanitizers at -O2 with line tables only (-g1): stack traces name file and line, and the
-# build is spared full debug information.
-phase "asan: configure+build" bash -c "cmake -S . -B build-asan ${GEN[*]} -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# build is spared full debug information. The sanitizer half is built with clang when the
+# machine has it (install-deps.sh --test installs clang-14 for the fuzz targets): on the 2-core
+# machine it builds it in 314 s where GCC 12 takes 793 s, and its tests run in 373 s against
+# 520 s. The optimized half keeps the default compiler, the one README command 1 uses, so CI
+# compiles every file with both. ASAN_CXX=g++ (or any compiler) overrides.
+ASAN_CXX=${ASAN_CXX:-$(command -v clang++-14 || true)}
+ASAN_COMPILER=()
+if [ -n "$ASAN_CXX" ]; then ASAN_COMPILER=(-DCMAKE_CXX_COMPILER="$ASAN_CXX"); fi
+phase "asan: configure+build" bash -c "cmake -S . -B build-asan ${GEN[*]} ${ASAN_COMPILER[*]} -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG' -DHSD_SANITIZE=ON -DHSD_BUILD_TESTS=ON -DHSD_BUILD_BENCH=OFF \
   && cmake --build build-asan -j $JOBS"
 # (The curl / Node.js server suites run in the optimized build only; the server itself runs
