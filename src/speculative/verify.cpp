@@ -4,15 +4,23 @@
 
 namespace hsd {
 
+std::vector<float> residual_distribution(const float* p, const float* q, int n_vocab, double* mass) {
+    std::vector<float> residual((size_t)n_vocab);
+    double sum = 0;
+    for (int i = 0; i < n_vocab; ++i) sum += (residual[(size_t)i] = std::max(0.0f, p[i] - q[i]));
+    if (!(sum > 0)) {
+        residual.assign(p, p + n_vocab);
+        sum = 0;
+    }
+    if (mass) *mass = sum;
+    return residual;
+}
+
 namespace {
 
 // The exact rule's replacement: drawn from normalize(max(0, p - q)), recorded with p.
 TokenId replace_from_residual(const float* p, const float* q, int n_vocab, Sampler& sampler, DraftBatch& out) {
-    std::vector<float> residual((size_t)n_vocab);
-    double sum = 0;
-    for (int i = 0; i < n_vocab; ++i) sum += (residual[(size_t)i] = std::max(0.0f, p[i] - q[i]));
-    if (!(sum > 0)) residual.assign(p, p + n_vocab);
-    const TokenId next = sampler.sample_from(residual);
+    const TokenId next = sampler.sample_from(residual_distribution(p, q, n_vocab));
     out.push(next, p);
     return next;
 }

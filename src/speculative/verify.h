@@ -26,6 +26,11 @@ struct VerifyRule {
     static const VerifyRule Exact;
 };
 
+// The residual a rejected draft is replaced from: max(0, p - q), unnormalized (the sampler
+// normalizes), or p itself where p <= q everywhere. `mass`, when given, receives the sum of
+// max(0, p - q) (0 in the second case).
+std::vector<float> residual_distribution(const float* p, const float* q, int n_vocab, double* mass = nullptr);
+
 struct VerifyOutcome {
     int n_accepted = 0;  // drafts accepted (a prefix of the batch)
     TokenId next = 0;    // the replacement (n_accepted < n) or the bonus token (n_accepted == n)

@@ -1,6 +1,5 @@
 #include "testing/broken_verify.h"
 
-#include <algorithm>
 #include <vector>
 
 namespace hsd {
@@ -8,10 +7,8 @@ namespace hsd {
 namespace {
 
 TokenId replace_recording_residual(const float* p, const float* q, int n_vocab, Sampler& sampler, DraftBatch& out) {
-    std::vector<float> residual((size_t)n_vocab);
     double sum = 0;
-    for (int i = 0; i < n_vocab; ++i) sum += (residual[(size_t)i] = std::max(0.0f, p[i] - q[i]));
-    if (!(sum > 0)) residual.assign(p, p + n_vocab);
+    std::vector<float> residual = residual_distribution(p, q, n_vocab, &sum);
     const TokenId next = sampler.sample_from(residual);
     if (sum > 0) {
         for (float& v : residual) v = (float)(v / sum);
