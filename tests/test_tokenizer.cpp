@@ -34,6 +34,7 @@
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8_stream.h"
+#include "utf8_oracle.h"
 
 namespace {
 
@@ -80,47 +81,12 @@ std::string utf8(uint32_t cp) {
     return s;
 }
 
-// Strict UTF-8 check (Unicode's definition), written independently of the tokenizer's.
-bool is_valid_utf8(std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        const unsigned char c = (unsigned char)s[i];
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if ((c >> 5) == 0x6) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c >> 4) == 0xE) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c >> 3) == 0x1E) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > s.size()) return false;
-        for (size_t k = 1; k < len; ++k) {
-            const unsigned char t = (unsigned char)s[i + k];
-            if ((t & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (t & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
+using hsd::test::reference_valid_utf8;  // strict UTF-8, written independently of the tokenizer's
 
 const std::string kSpaceMark = "\xE2\x96\x81";  // U+2581
 const std::string kFFFD = "\xEF\xBF\xBD";
 
-bool round_trips(std::string_view s) { return is_valid_utf8(s) && s.find(kSpaceMark) == std::string_view::npos; }
+bool round_trips(std::string_view s) { return reference_valid_utf8(s) && s.find(kSpaceMark) == std::string_view::npos; }
 
 std::string escape(std::string_view s, size_t max = 120) {
     std::string out;
@@ -705,7 +671,7 @@ TEST(Tokenizer, DecodeArbitraryIdsMatchesLibrary) {
             ids.push_back(r.chance(50) ? (TokenId)r.below(262) : (TokenId)r.below((size_t)tok.n_vocab()));
         const std::string got = tok.decode(ids);
         ASSERT_EQ(got, sp_decode(shared_sp(), to_int(ids))) << "case " << k;
-        ASSERT_TRUE(is_valid_utf8(got));
+        ASSERT_TRUE(reference_valid_utf8(got));
     }
 }
 
@@ -726,7 +692,7 @@ TEST(Utf8Stream, StreamsTokensOfMultibyteText) {
         for (TokenId id : ids) {
             if (tok.type(id) == PieceType::Byte) ++n_byte_tokens;
             const std::string part = stream.push(tok.token_bytes(id));
-            ASSERT_TRUE(is_valid_utf8(part)) << escape(text);
+            ASSERT_TRUE(reference_valid_utf8(part)) << escape(text);
             all += part;
         }
         all += stream.flush();
@@ -779,7 +745,7 @@ TEST(Utf8Stream, MatchesDecodeOnRandomIds) {
         std::string all;
         for (TokenId id : ids) {
             const std::string part = s.push(tok.token_bytes(id));
-            ASSERT_TRUE(is_valid_utf8(part));
+            ASSERT_TRUE(reference_valid_utf8(part));
             all += part;
         }
         all += s.flush();

@@ -11,41 +11,14 @@
 
 #include "common/utf8.h"
 #include "tokenizer/utf8_stream.h"
+#include "utf8_oracle.h"
 
 namespace hsd {
 namespace {
 
 const unsigned char* bytes(const std::string& s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
-// The definition, written independently: the lead byte's bit pattern gives the length, the
-// payload bits give the code point, which must use its shortest form, not be a surrogate and
-// be at most U+10FFFF. Returns the length of the valid character at s[0..n), 0 if none.
-size_t reference_char_len(const unsigned char* s, size_t n) {
-    const unsigned c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if ((c >> 5) == 0x6) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if ((c >> 4) == 0xE) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if ((c >> 3) == 0x1E) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n) return 0;
-    for (size_t k = 1; k < len; ++k) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    const uint32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < shortest[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
+using test::reference_char_len;  // the oracle (tests/utf8_oracle.h)
 
 // ---------------------------------------------------------------------------------------
 // One character
