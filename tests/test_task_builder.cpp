@@ -280,8 +280,13 @@ TEST(TaskBuilderPrompt, CompletionIdsAsGiven) {
     const PromptTokens p = completion_prompt(r, tok);
     EXPECT_EQ(p.tokens, ids);
     EXPECT_EQ(p.text, tok.decode(ids));
-    r.prompt_tokens = {1, tok.n_vocab()};  // the decoder names the id
-    EXPECT_THROW(completion_prompt(r, tok), Error);
+    r.prompt_tokens = {1, tok.n_vocab()};
+    const ApiError e = api_error([&] { completion_prompt(r, tok); });
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "prompt");
+    EXPECT_EQ(std::string(e.what()),
+              "prompt[1] = " + std::to_string(tok.n_vocab()) + " is out of range (vocabulary of " +
+                  std::to_string(tok.n_vocab()) + ")");
 }
 
 TEST(TaskBuilderPrompt, ChatRenderedWithOneBos) {

@@ -19,11 +19,17 @@ std::string eos_text(const Tokenizer& tok) { return tok.eos_id() >= 0 ? tok.piec
 
 PromptTokens completion_prompt(const CompletionRequest& r, const Tokenizer& tok) {
     PromptTokens p;
-    if (r.prompt_is_tokens)
+    if (r.prompt_is_tokens) {
         p.tokens.assign(r.prompt_tokens.begin(), r.prompt_tokens.end());
-    else
+        for (size_t i = 0; i < p.tokens.size(); ++i)  // (before decoding them for echo)
+            if (p.tokens[i] < 0 || p.tokens[i] >= tok.n_vocab())
+                throw ApiError(400,
+                               fmt::format("prompt[{}] = {} is out of range (vocabulary of {})", i, p.tokens[i],
+                                           tok.n_vocab()),
+                               "invalid_request_error", "prompt");
+    } else {
         p.tokens = tok.encode(r.prompt, tok.add_bos_default());
-    // Decoding the ids also range-checks them (the tokenizer's error names the id).
+    }
     p.text = r.prompt_is_tokens ? tok.decode(p.tokens) : r.prompt;
     return p;
 }
