@@ -172,6 +172,21 @@ TEST(Cli, AutoCachesCostsAndExplainsItsPlans) {
     std::filesystem::remove_all(cache);
 }
 
+// Byte-level BPE pieces are printed as the bytes they stand for; bytes that are not a whole
+// valid UTF-8 character, and control characters, as \xNN (a character split over tokens).
+TEST(Cli, TokenizeEscapesBytesThatAreNotText) {
+    HSD_REQUIRE_SHARED("tokenizers/ggml-vocab-gpt-2.gguf");
+    const std::string text = temp_path("llama.txt");
+    std::ofstream(text) << "a\xF0\x9F\xA6\x99\tb";  // a, U+1F999 (split over three tokens), tab, b
+    const CliRun r = run("tokenize -m " + hsd::test::shared_path("tokenizers/ggml-vocab-gpt-2.gguf") + " -f " + text);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("64 -> 'a'\n  8582 -> '\\xf0\\x9f'\n    99 -> '\\xa6'\n   247 -> '\\x99'\n   197 -> '\\x09'\n"
+                         "    65 -> 'b'\n6 tokens"),
+              std::string::npos)
+        << r.out;
+    std::filesystem::remove(text);
+}
+
 TEST(Cli, BadInputNamesTheProblem) {
     HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
     HSD_REQUIRE_SHARED("models/hsd-m0.gguf");

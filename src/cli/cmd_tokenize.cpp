@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/paths.h"
+#include "common/utf8.h"
 #include "gguf/gguf_file.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,14 +21,14 @@ struct TokenizeOptions {
     bool ids = false, no_bos = false, only_ids = false, special = false;
 };
 
-// Printable form of a token's text: control characters and invalid UTF-8 bytes as \xNN.
+// Printable form of a token's text: control characters and bytes that are not valid UTF-8
+// (common/utf8: overlong forms and surrogates included) as \xNN.
 std::string escaped(const std::string& s) {
     std::string out;
+    const auto* b = reinterpret_cast<const unsigned char*>(s.data());
     for (size_t i = 0; i < s.size(); ++i) {
-        const unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        for (size_t k = 1; k < len; ++k)
-            if (i + k >= s.size() || ((unsigned char)s[i + k] & 0xC0) != 0x80) len = 0;
+        const unsigned char c = b[i];
+        const size_t len = utf8_valid_char_len(b + i, s.size() - i);
         if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
             out += fmt::format("\\x{:02x}", c);
         } else {
