@@ -27,8 +27,8 @@ phase "release: ctest" ctest --test-dir build --output-on-failure -j "$JOBS"
 # Sanitizers at -O2 with line tables only (-g1): stack traces name file and line, and the
 # build is spared full debug information. The sanitizer half is built with clang when the
 # machine has it (install-deps.sh --test installs clang-14 for the fuzz targets): on the 2-core
-# machine it builds it in 314 s where GCC 12 takes 793 s, and its tests run in 373 s against
-# 520 s. The optimized half keeps the default compiler, the one README command 1 uses, so CI
+# machine it builds it in ~300 s where GCC 12 takes 793 s, and its tests run in ~400 s against
+# 520 s (docs/BENCHMARKS.md). The optimized half keeps the default compiler, the one README command 1 uses, so CI
 # compiles every file with both. ASAN_CXX=g++ (or any compiler) overrides.
 ASAN_CXX=${ASAN_CXX:-$(command -v clang++-14 || true)}
 ASAN_COMPILER=()
