@@ -1,15 +1,17 @@
 // bench_quant_kernels: weight-streaming speed of matmul for each quantized type, with int8
-// activations (QuantActivations::Int8) and with decoded F32 weights (F32), at n = 1 .. 16
+// activations (QuantActivations::Int8) and with decoded F32 weights (F32), and for F16 (in
+// the panel layout a model packs at load, where the build has it) and BF16, at n = 1 .. 16
 // tokens, on the FFN shapes of a 1B model (5632 x 2048 and 2048 x 5632, alternating).
 // Enough copies of the matrices are cycled through that they are read from memory, not
 // from the caches, as in a forward pass. Reports GB/s of weight bytes and the fraction of
 // the read bandwidth (bench/machine_limits.h), measured again next to each type's rows.
 //
-//   bench_quant_kernels [--threads 2] [--types Q4_K,Q6_K] [--reps 7] [--mb 384] [--compute]
+//   bench_quant_kernels [--threads 2] [--types Q4_K,Q6_K] [--reps 7] [--mb 384] [--compute [--cols 2048] [--n N]]
 //
 // --compute instead times one thread on a matrix that stays in L2, in thread CPU time (so
 // other processes on the machine do not count): nanoseconds per 256 weights of one row,
-// the kernel's cost without memory stalls.
+// the kernel's cost without memory stalls, on rows of --cols weights (2048: the 1B shape's
+// up/gate rows; 448: hsd-target's short rows).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -39,7 +41,38 @@ struct Named {
 const Named kTypes[] = {{"Q4_K", TensorType::Q4_K},  {"Q6_K", TensorType::Q6_K},   {"Q8_0", TensorType::Q8_0},
                         {"Q5_K", TensorType::Q5_K},  {"Q4_0", TensorType::Q4_0},   {"IQ4_XS", TensorType::IQ4_XS},
                         {"Q5_0", TensorType::Q5_0},  {"Q5_1", TensorType::Q5_1},   {"Q4_1", TensorType::Q4_1},
-                        {"IQ4_NL", TensorType::IQ4_NL}, {"Q3_K", TensorType::Q3_K}, {"Q2_K", TensorType::Q2_K}};
+                        {"IQ4_NL", TensorType::IQ4_NL}, {"Q3_K", TensorType::Q3_K}, {"Q2_K", TensorType::Q2_K},
+                        {"F16", TensorType::F16},    {"BF16", TensorType::BF16}};
+
+bool is_float(TensorType t) { return t == TensorType::F16 || t == TensorType::BF16; }
+
+// F16 / BF16 weights: every element a normal value in [-1, 1) (random bits would include
+// NaNs and denormals, whose speed is not the point).
+void fill_float(std::vector<uint8_t>& v, TensorType t, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i + 2 <= v.size(); i += 2) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        const float f = (float)(s >> 40) / (float)(1ull << 23) - 1.0f;
+        uint16_t h = 0;
+        if (t == TensorType::F16) {
+            h = f32_to_f16(f);
+        } else {
+            uint32_t b;
+            std::memcpy(&b, &f, 4);
+            h = (uint16_t)(b >> 16);
+        }
+        std::memcpy(v.data() + i, &h, 2);
+    }
+}
+
+// F16 weights are streamed from the panel copy a model makes at load (kernels/matmul.h) when
+// this build has the panel kernel; `panels` holds it.
+void use_panels_if_any(WeightView& w, std::vector<uint16_t>& panels) {
+    if (w.type != TensorType::F16 || !f16_panels_supported()) return;
+    panels.resize(f16_panels_size(w));
+    pack_f16_panels(w, panels.data());
+    w.panels = panels.data();
+}
 
 // Random codes; every 16-bit word set to a small finite half, so all F16 scale fields are
 // sane wherever they are (the codes' distribution does not matter for speed).
@@ -60,30 +93,35 @@ double thread_seconds() {
 }
 
 // ns per 256 weights of a row for each n, one thread, weights in L2.
-void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<int> ns) {
+void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<int> ns, int64_t cols) {
     ThreadPool pool(1);
-    fmt::print("ns per 256 weights of one row, 1 thread, weights in L2 (int8 kernel {})\n", qk::int8_isa());
+    fmt::print("ns per 256 weights of one row, rows of {} weights, 1 thread, weights in L2 (int8 kernel {})\n", cols,
+               qk::int8_isa());
     fmt::print("{:<7} {:<5} {:>7}", "type", "acts", "B/unit");
     for (int n : ns) fmt::print(" {:>7}", fmt::format("n={}", n));
     fmt::print("\n");
-    const int64_t rows = 256, cols = 2048;  // the up/gate shape's row length
+    const int64_t rows = 256;
     std::vector<QuantActivations> modes = {QuantActivations::Int8};
     if (ns.size() > 1) modes.push_back(QuantActivations::F32);
     std::vector<float> x((size_t)(16 * cols)), y((size_t)(16 * rows));
     for (size_t i = 0; i < x.size(); ++i) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     for (const Named& t : kTypes) {
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) continue;
+        if (cols % (int64_t)gguf::tensor_block_size(t.type) != 0) continue;  // (K-quants on rows of 448)
         std::vector<uint8_t> data(gguf::tensor_row_bytes(t.type, (uint64_t)cols) * (size_t)rows);
-        fill(data, 1);
+        is_float(t.type) ? fill_float(data, t.type, 1) : fill(data, 1);
         WeightView w;
         w.data = data.data();
         w.type = t.type;
         w.rows = rows;
         w.cols = cols;
+        std::vector<uint16_t> panels;
+        use_panels_if_any(w, panels);
         const double units = (double)rows * cols / 256;
         for (QuantActivations mode : modes) {
+            if (is_float(t.type) && mode != QuantActivations::Int8) continue;  // (one path: the acts mode is moot)
             set_quant_activations(mode);
-            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, mode == QuantActivations::Int8 ? "int8" : "f32",
+            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, is_float(t.type) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32",
                        (double)data.size() / units);
             for (int n : ns) {
                 std::vector<double> per;
@@ -107,7 +145,8 @@ int main(int argc, char** argv) {
     double mb = 384;
     std::string types_arg;
     bool compute = false;
-    int only_n = 0;  // --compute: just this batch size
+    int only_n = 0;      // --compute: just this batch size
+    int64_t cols = 2048;  // --compute: row length
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -117,11 +156,16 @@ int main(int argc, char** argv) {
         else if (a == "--types") types_arg = next();
         else if (a == "--compute") compute = true;
         else if (a == "--n") only_n = std::stoi(next());
+        else if (a == "--cols") cols = std::stoll(next());
         else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
     }
     const std::vector<std::string> wanted = split_list(types_arg);
     if (compute) {
-        compute_mode(wanted, reps, only_n ? std::vector<int>{only_n} : std::vector<int>{1, 2, 4, 8, 16});
+        if (cols <= 0 || cols % 32 != 0) {
+            fmt::print(stderr, "--cols {}: must be a positive multiple of 32 (types whose blocks do not divide it are skipped)\n", cols);
+            return 2;
+        }
+        compute_mode(wanted, reps, only_n ? std::vector<int>{only_n} : std::vector<int>{1, 2, 4, 8, 16}, cols);
         return 0;
     }
     ThreadPool pool(threads);
@@ -140,21 +184,24 @@ int main(int argc, char** argv) {
         const size_t bytes = gguf::tensor_row_bytes(t.type, (uint64_t)d) * (size_t)ff;  // same for both shapes
         const int copies = std::max(2, (int)(mb * 1e6 / (double)bytes)) / 2 * 2;
         std::vector<std::vector<uint8_t>> data((size_t)copies);
+        std::vector<std::vector<uint16_t>> panels((size_t)copies);
         std::vector<WeightView> views((size_t)copies);
         for (int c = 0; c < copies; ++c) {
             data[(size_t)c].resize(bytes);
-            fill(data[(size_t)c], (uint64_t)c + 1);
+            is_float(t.type) ? fill_float(data[(size_t)c], t.type, (uint64_t)c + 1) : fill(data[(size_t)c], (uint64_t)c + 1);
             WeightView& w = views[(size_t)c];
             w.data = data[(size_t)c].data();
             w.type = t.type;
             w.rows = c % 2 ? d : ff;
             w.cols = c % 2 ? ff : d;
+            use_panels_if_any(w, panels[(size_t)c]);
         }
         // The machine may be shared: the bandwidth is measured again next to each type's rows.
         const double bw_here = measure_read_bandwidth(pool, 0.5);
         for (QuantActivations mode : {QuantActivations::Int8, QuantActivations::F32}) {
+            if (is_float(t.type) && mode != QuantActivations::Int8) continue;
             set_quant_activations(mode);
-            fmt::print("{:<7} {:<5}", t.name, mode == QuantActivations::Int8 ? "int8" : "f32");
+            fmt::print("{:<7} {:<5}", t.name, is_float(t.type) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32");
             for (int n : ns) {
                 std::vector<double> rates;
                 for (int r = 0; r < reps + 1; ++r) {
