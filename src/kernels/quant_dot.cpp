@@ -1,7 +1,6 @@
 #include "kernels/quant_dot.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/quant_unpack_impl.h"
 #include "common/simd.h"
@@ -49,27 +48,8 @@ struct UnitPipe {
             const size_t to = u + 1 == j.n_units ? j.next_bytes : from + step;
             for (size_t off = from & ~(size_t)63; off < to; off += 64) __builtin_prefetch(j.next + off, 0, 3);
         }
-        // A row's last, partial unit (rows of 448 = 1 unit + 6 blocks) of Q5_0 / Q5_1: its
-        // blocks are copied in front of zero blocks, so that the whole-unit (vector) unpacker
-        // runs, not the per-block one, whose fifth-bit scatter made rows of 448 cost 32-35 ns
-        // per 256 weights against 17-20 ns this way (bench_quant_kernels --compute --cols 448).
-        // The other legacy types' per-block paths are as fast as the copy (measured). Zero
-        // blocks decode to zero scales: they add exact zeros, as the per-block path's zeroed
-        // tail does, so the result is the same bit for bit.
-        constexpr bool pad = Unpack == &unpack::unpack_q5_0 || Unpack == &unpack::unpack_q5_1;
-        if (nb == 8 || !pad) {
-            for (int r = 0; r < j.rr; ++r) Unpack(j.rows[r], u, nb, buf[u & 1][r]);
-            return;
-        }
-        alignas(64) uint8_t padded[8 * kMaxBlockBytes];
-        const size_t block_bytes = j.unit_bytes / 8, have = (size_t)nb * block_bytes;
-        std::memset(padded + have, 0, 8 * block_bytes - have);
-        for (int r = 0; r < j.rr; ++r) {
-            std::memcpy(padded, j.rows[r] + (size_t)u * j.unit_bytes, have);
-            Unpack(padded, 0, 8, buf[u & 1][r]);
-        }
+        for (int r = 0; r < j.rr; ++r) Unpack(j.rows[r], u, nb, buf[u & 1][r]);
     }
-    static constexpr size_t kMaxBlockBytes = 24;  // Q5_1's block (Q5_0: 22)
     // Unit u of every row (and unpacks unit u + 1).
     const Unit* next(int64_t u) {
         fill(u + 1);
