@@ -17,16 +17,24 @@ namespace hsd::server {
 std::string bos_text(const Tokenizer& tok) { return tok.bos_id() >= 0 ? tok.piece(tok.bos_id()) : ""; }
 std::string eos_text(const Tokenizer& tok) { return tok.eos_id() >= 0 ? tok.piece(tok.eos_id()) : ""; }
 
+namespace {
+
+// Token ids a client sent, checked against the vocabulary; the error names `param`[i].
+std::vector<TokenId> checked_ids(const std::vector<int32_t>& given, int n_vocab, const char* param) {
+    std::vector<TokenId> ids(given.begin(), given.end());
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            throw ApiError(400, fmt::format("{}[{}] = {} is out of range (vocabulary of {})", param, i, ids[i], n_vocab),
+                           "invalid_request_error", param);
+    return ids;
+}
+
+}  // namespace
+
 PromptTokens completion_prompt(const CompletionRequest& r, const Tokenizer& tok) {
     PromptTokens p;
     if (r.prompt_is_tokens) {
-        p.tokens.assign(r.prompt_tokens.begin(), r.prompt_tokens.end());
-        for (size_t i = 0; i < p.tokens.size(); ++i)  // (before decoding them for echo)
-            if (p.tokens[i] < 0 || p.tokens[i] >= tok.n_vocab())
-                throw ApiError(400,
-                               fmt::format("prompt[{}] = {} is out of range (vocabulary of {})", i, p.tokens[i],
-                                           tok.n_vocab()),
-                               "invalid_request_error", "prompt");
+        p.tokens = checked_ids(r.prompt_tokens, tok.n_vocab(), "prompt");  // (before decoding them for echo)
     } else {
         p.tokens = tok.encode(r.prompt, tok.add_bos_default());
     }
@@ -128,12 +136,7 @@ std::vector<TokenId> tokenize_ids(const TokenizeRequest& r, const Tokenizer& tok
 }
 
 std::vector<TokenId> detokenize_ids(const DetokenizeRequest& r, int n_vocab) {
-    std::vector<TokenId> ids(r.tokens.begin(), r.tokens.end());
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] < 0 || ids[i] >= n_vocab)
-            throw ApiError(400, fmt::format("tokens[{}] = {} is out of range (vocabulary of {})", i, ids[i], n_vocab),
-                           "invalid_request_error", "tokens");
-    return ids;
+    return checked_ids(r.tokens, n_vocab, "tokens");
 }
 
 }  // namespace hsd::server
