@@ -65,6 +65,11 @@ void fill_float(std::vector<uint8_t>& v, TensorType t, uint64_t seed) {
     }
 }
 
+// The activations column: "int8" / "f32" for quantized types, "-" for F16 / BF16 (one path).
+const char* acts_label(TensorType t, QuantActivations mode) {
+    return is_float(t) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32";
+}
+
 // F16 weights are streamed from the panel copy a model makes at load (kernels/matmul.h) when
 // this build has the panel kernel; `panels` holds it.
 void use_panels_if_any(WeightView& w, std::vector<uint16_t>& panels) {
@@ -84,6 +89,13 @@ void fill(std::vector<uint8_t>& v, uint64_t seed) {
     }
     const uint16_t h = f32_to_f16(0.01f);
     for (size_t i = 0; i + 2 <= v.size(); i += 64) std::memcpy(v.data() + i, &h, 2);
+}
+
+void fill_weights(std::vector<uint8_t>& v, TensorType t, uint64_t seed) {
+    if (is_float(t))
+        fill_float(v, t, seed);
+    else
+        fill(v, seed);
 }
 
 double thread_seconds() {
@@ -109,7 +121,7 @@ void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) continue;
         if (cols % (int64_t)gguf::tensor_block_size(t.type) != 0) continue;  // (K-quants on rows of 448)
         std::vector<uint8_t> data(gguf::tensor_row_bytes(t.type, (uint64_t)cols) * (size_t)rows);
-        is_float(t.type) ? fill_float(data, t.type, 1) : fill(data, 1);
+        fill_weights(data, t.type, 1);
         WeightView w;
         w.data = data.data();
         w.type = t.type;
@@ -121,7 +133,7 @@ void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<
         for (QuantActivations mode : modes) {
             if (is_float(t.type) && mode != QuantActivations::Int8) continue;  // (one path: the acts mode is moot)
             set_quant_activations(mode);
-            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, is_float(t.type) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32",
+            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, acts_label(t.type, mode),
                        (double)data.size() / units);
             for (int n : ns) {
                 std::vector<double> per;
@@ -188,7 +200,7 @@ int main(int argc, char** argv) {
         std::vector<WeightView> views((size_t)copies);
         for (int c = 0; c < copies; ++c) {
             data[(size_t)c].resize(bytes);
-            is_float(t.type) ? fill_float(data[(size_t)c], t.type, (uint64_t)c + 1) : fill(data[(size_t)c], (uint64_t)c + 1);
+            fill_weights(data[(size_t)c], t.type, (uint64_t)c + 1);
             WeightView& w = views[(size_t)c];
             w.data = data[(size_t)c].data();
             w.type = t.type;
@@ -201,7 +213,7 @@ int main(int argc, char** argv) {
         for (QuantActivations mode : {QuantActivations::Int8, QuantActivations::F32}) {
             if (is_float(t.type) && mode != QuantActivations::Int8) continue;
             set_quant_activations(mode);
-            fmt::print("{:<7} {:<5}", t.name, is_float(t.type) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32");
+            fmt::print("{:<7} {:<5}", t.name, acts_label(t.type, mode));
             for (int n : ns) {
                 std::vector<double> rates;
                 for (int r = 0; r < reps + 1; ++r) {
