@@ -2,7 +2,9 @@
 // (weight bytes streamed per forward / memory read bandwidth measured in this same run).
 //
 //   bench_forward [--models a.gguf,b.gguf] [--threads N] [--context 256] [--decode 128]
-//                 [--reps 15] [--activations int8|f32] [--json-out results.json]
+//                 [--reps 15] [--activations int8|f32] [--no-repack] [--json-out results.json]
+// --no-repack keeps every matrix in the file's layout (Model::load's repack = false), to
+// measure what the load-time repacking gives.
 // --activations picks how quantized weights meet activations (kernels/matmul.h); default: the
 // engine's default.
 #include <fmt/format.h>
@@ -27,10 +29,22 @@
 
 using namespace hsd;
 
+namespace {
+// VmRSS of this process, bytes.
+double resident_bytes() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024;
+    return 0;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
     std::string shared = "../shared";
     std::string models_arg, json_out;
     int threads = ThreadPool::default_threads(), context = 256, decode = 128, reps = 15;
+    bool repack = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -44,6 +58,7 @@ int main(int argc, char** argv) {
         else if (a == "--decode") decode = std::stoi(next());
         else if (a == "--reps") reps = std::stoi(next());
         else if (a == "--json-out") json_out = next();
+        else if (a == "--no-repack") repack = false;
         else if (a == "--activations") {
             const std::string v = next();
             if (v != "int8" && v != "f32") { fmt::print(stderr, "--activations must be int8 or f32\n"); return 2; }
@@ -80,7 +95,10 @@ int main(int argc, char** argv) {
         fmt::print("\n");
 
         for (const std::string& path : models) {
-            auto model = Model::load(path);
+            const double load_start = now_seconds();
+            auto model = Model::load(path, repack);
+            const double load_s = now_seconds() - load_start;
+            const double rss_after_load = resident_bytes();
             const ModelConfig& c = model->config();
             // Ordinary text tokens for timing (the same ones each time: a shorter block is a prefix).
             auto filler = [&](int n) { return synthetic_tokens(model->tokenizer(), n, 12345); };
@@ -121,10 +139,11 @@ int main(int argc, char** argv) {
                 }
             std::vector<double> ms;
             for (auto& t : times) ms.push_back(median(t) * 1e3);
-            // Prefill of a fresh context: our packed-panel kernel vs OpenBLAS sgemm on the
-            // same weights left unpacked (F16 rows decoded to F32 panels).
+            // Prefill of a fresh context: the loaded model's kernels vs the same weights in the
+            // file's layout (F16 / BF16: OpenBLAS sgemm on decoded F32 panels; quantized: the
+            // int8 kernel on the file's blocks).
             nlohmann::json prefill = nlohmann::json::array();
-            std::string prefill_line = "  prefill tokens/s (packed kernel / OpenBLAS):";
+            std::string prefill_line = "  prefill tokens/s (as loaded / file layout, OpenBLAS for float types):";
             auto unpacked = Model::load(path, false);
             Context uctx(*unpacked, pool);
             const int64_t saved_threshold = matmul_blas_threshold();
@@ -161,7 +180,8 @@ int main(int argc, char** argv) {
             auto floor_ms = [&](int n) { return std::max(bytes / bw, n * macs / fma) * 1e3; };
             for (size_t i = 0; i < ms.size(); ++i)
                 fmt::print(" {:>6.2f}({:4.2f})[{:3.0f}%]", ms[i], ms[i] / ms[0], 100.0 * floor_ms(batch_sizes[i]) / ms[i]);
-            fmt::print("\n{}\n", prefill_line);
+            fmt::print("\n{}\n  load {:.2f} s, resident after load {:.0f} MB (file {:.0f} MB)\n", prefill_line, load_s,
+                       rss_after_load / 1e6, (double)std::filesystem::file_size(path) / 1e6);
             for (size_t i = 0; i < ms.size(); ++i)
                 batches.push_back({{"n", batch_sizes[i]},
                                    {"ms", ms[i]},
@@ -169,14 +189,17 @@ int main(int argc, char** argv) {
                                    {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]},
                                    {"floor_ms", floor_ms(batch_sizes[i])},
                                    {"fraction_of_floor", floor_ms(batch_sizes[i]) / ms[i]}});
-            out["models"].push_back({{"name", c.name}, {"file", stem},
+            out["models"].push_back({{"name", c.name}, {"stem", stem},
                                      {"file", path},
                                      {"weight_bytes_per_forward", bytes},
                                      {"roofline_tokens_per_s", roof_tps},
                                      {"decode_tokens_per_s", decode_tps},
                                      {"decode_fraction_of_roofline", decode_tps / roof_tps},
                                      {"forward_after_context", batches},
-                                     {"prefill", prefill}});
+                                     {"prefill", prefill},
+                                     {"load_seconds", load_s},
+                                     {"resident_bytes_after_load", rss_after_load},
+                                     {"repacked", repack}});
         }
         if (!json_out.empty()) {
             std::ofstream(json_out) << out.dump(2) << "\n";

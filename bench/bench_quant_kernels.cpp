@@ -1,5 +1,7 @@
 // bench_quant_kernels: weight-streaming speed of matmul for each quantized type, with int8
-// activations (QuantActivations::Int8) and with decoded F32 weights (F32), and for F16 (in
+// activations (QuantActivations::Int8) on the layout a model repacks at load
+// (kernels/quant_pack.h; "packed") and on the file's layout ("int8"), and with decoded F32
+// weights ("f32"), and for F16 (in
 // the panel layout a model packs at load, where the build has it) and BF16, at n = 1 .. 16
 // tokens, on the FFN shapes of a 1B model (5632 x 2048 and 2048 x 5632, alternating).
 // Enough copies of the matrices are cycled through that they are read from memory, not
@@ -26,6 +28,7 @@
 #include "gguf/gguf_file.h"
 #include "kernels/matmul.h"
 #include "kernels/quant_dot.h"
+#include "kernels/quant_pack.h"
 #include "kernels/thread_pool.h"
 #include "machine_limits.h"
 
@@ -65,18 +68,39 @@ void fill_float(std::vector<uint8_t>& v, TensorType t, uint64_t seed) {
     }
 }
 
-// The activations column: "int8" / "f32" for quantized types, "-" for F16 / BF16 (one path).
-const char* acts_label(TensorType t, QuantActivations mode) {
-    return is_float(t) ? "-" : mode == QuantActivations::Int8 ? "int8" : "f32";
-}
 
-// F16 weights are streamed from the panel copy a model makes at load (kernels/matmul.h) when
+// F16 / BF16 weights are streamed from the panel copy a model makes at load (kernels/matmul.h) when
 // this build has the panel kernel; `panels` holds it.
 void use_panels_if_any(WeightView& w, std::vector<uint16_t>& panels) {
-    if (w.type != TensorType::F16 || !f16_panels_supported()) return;
-    panels.resize(f16_panels_size(w));
-    pack_f16_panels(w, panels.data());
+    if (!panels_supported(w.type)) return;
+    panels.resize(panels_size(w));
+    pack_panels(w, panels.data());
     w.panels = panels.data();
+}
+
+// The packed copy of a quantized matrix (as Model::load makes it) in `store`, or nothing.
+WeightView packed_view(WeightView w, std::vector<uint8_t>& store) {
+    if (!qk::packing_supported(w.type)) return WeightView{};
+    store.resize(qk::packed_size(w));
+    qk::pack_matrix(w, store.data(), 0, qk::packed_row_blocks(w));
+    w.packed = store.data();
+    return w;
+}
+
+// The ways a type is measured: F16 / BF16 one; quantized types packed (where this build
+// packs them), int8 on the file's layout, and f32.
+struct Way {
+    const char* label;
+    QuantActivations mode;
+    bool packed;
+};
+std::vector<Way> ways_of(TensorType t, bool with_f32) {
+    if (is_float(t)) return {{"-", QuantActivations::Int8, false}};
+    std::vector<Way> ways;
+    if (qk::packing_supported(t)) ways.push_back({"packed", QuantActivations::Int8, true});
+    ways.push_back({"int8", QuantActivations::Int8, false});
+    if (with_f32) ways.push_back({"f32", QuantActivations::F32, false});
+    return ways;
 }
 
 // Random codes; every 16-bit word set to a small finite half, so all F16 scale fields are
@@ -109,12 +133,10 @@ void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<
     ThreadPool pool(1);
     fmt::print("ns per 256 weights of one row, rows of {} weights, 1 thread, weights in L2 (int8 kernel {})\n", cols,
                qk::int8_isa());
-    fmt::print("{:<7} {:<5} {:>7}", "type", "acts", "B/unit");
+    fmt::print("{:<7} {:<6} {:>7}", "type", "way", "B/unit");
     for (int n : ns) fmt::print(" {:>7}", fmt::format("n={}", n));
     fmt::print("\n");
     const int64_t rows = 256;
-    std::vector<QuantActivations> modes = {QuantActivations::Int8};
-    if (ns.size() > 1) modes.push_back(QuantActivations::F32);
     std::vector<float> x((size_t)(16 * cols)), y((size_t)(16 * rows));
     for (size_t i = 0; i < x.size(); ++i) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     for (const Named& t : kTypes) {
@@ -129,17 +151,19 @@ void compute_mode(const std::vector<std::string>& wanted, int reps, std::vector<
         w.cols = cols;
         std::vector<uint16_t> panels;
         use_panels_if_any(w, panels);
+        std::vector<uint8_t> store;
+        const WeightView packed = packed_view(w, store);
         const double units = (double)rows * cols / 256;
-        for (QuantActivations mode : modes) {
-            if (is_float(t.type) && mode != QuantActivations::Int8) continue;  // (one path: the acts mode is moot)
-            set_quant_activations(mode);
-            fmt::print("{:<7} {:<5} {:>7.0f}", t.name, acts_label(t.type, mode),
-                       (double)data.size() / units);
+        for (const Way& way : ways_of(t.type, ns.size() > 1)) {
+            set_quant_activations(way.mode);
+            const WeightView& v = way.packed ? packed : w;
+            fmt::print("{:<7} {:<6} {:>7.0f}", t.name, way.label,
+                       (double)(way.packed ? store.size() : data.size()) / units);
             for (int n : ns) {
                 std::vector<double> per;
                 for (int r = 0; r < reps + 1; ++r) {
                     const double t0 = thread_seconds();
-                    for (int i = 0; i < 20; ++i) matmul(pool, w, x.data(), n, y.data());
+                    for (int i = 0; i < 20; ++i) matmul(pool, v, x.data(), n, y.data());
                     per.push_back((thread_seconds() - t0) / 20 / units * 1e9);
                 }
                 std::sort(per.begin(), per.end());
@@ -185,7 +209,7 @@ int main(int argc, char** argv) {
     fmt::print("read bandwidth {:.1f} GB/s, {} threads, int8 kernel {}\n", bw / 1e9, threads, qk::int8_isa());
     fmt::print("GB/s of weights (fraction of bandwidth); shapes 5632x2048 and 2048x5632\n");
     const std::vector<int> ns = {1, 2, 4, 8, 16};
-    fmt::print("{:<7} {:<5}", "type", "acts");
+    fmt::print("{:<7} {:<6}", "type", "way");
     for (int n : ns) fmt::print(" {:>13}", fmt::format("n={}", n));
     fmt::print("\n");
     const int64_t d = 2048, ff = 5632;
@@ -197,7 +221,8 @@ int main(int argc, char** argv) {
         const int copies = std::max(2, (int)(mb * 1e6 / (double)bytes)) / 2 * 2;
         std::vector<std::vector<uint8_t>> data((size_t)copies);
         std::vector<std::vector<uint16_t>> panels((size_t)copies);
-        std::vector<WeightView> views((size_t)copies);
+        std::vector<std::vector<uint8_t>> stores((size_t)copies);
+        std::vector<WeightView> views((size_t)copies), packed((size_t)copies);
         for (int c = 0; c < copies; ++c) {
             data[(size_t)c].resize(bytes);
             fill_weights(data[(size_t)c], t.type, (uint64_t)c + 1);
@@ -207,18 +232,18 @@ int main(int argc, char** argv) {
             w.rows = c % 2 ? d : ff;
             w.cols = c % 2 ? ff : d;
             use_panels_if_any(w, panels[(size_t)c]);
+            packed[(size_t)c] = packed_view(w, stores[(size_t)c]);
         }
         // The machine may be shared: the bandwidth is measured again next to each type's rows.
         const double bw_here = measure_read_bandwidth(pool, 0.5);
-        for (QuantActivations mode : {QuantActivations::Int8, QuantActivations::F32}) {
-            if (is_float(t.type) && mode != QuantActivations::Int8) continue;
-            set_quant_activations(mode);
-            fmt::print("{:<7} {:<5}", t.name, acts_label(t.type, mode));
+        for (const Way& way : ways_of(t.type, true)) {
+            set_quant_activations(way.mode);
+            fmt::print("{:<7} {:<6}", t.name, way.label);
             for (int n : ns) {
                 std::vector<double> rates;
                 for (int r = 0; r < reps + 1; ++r) {
                     const double t0 = now_seconds();
-                    for (const WeightView& w : views) matmul(pool, w, x.data(), n, y.data());
+                    for (const WeightView& w : way.packed ? packed : views) matmul(pool, w, x.data(), n, y.data());
                     const double dt = now_seconds() - t0;
                     if (r > 0) rates.push_back((double)bytes * copies / dt);
                 }

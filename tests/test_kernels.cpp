@@ -380,13 +380,13 @@ TestWeights make_weights(TensorType type, int64_t rows, int64_t cols, std::mt199
             default: ADD_FAILURE() << "make_weights covers F32, F16, BF16 and Q8_0"; break;
         }
     }
-    if (type == TensorType::F16) {
+    if (type == TensorType::F16 || type == TensorType::BF16) {
         const WeightView w = tw.view();
-        const size_t n = f16_panels_size(w);
+        const size_t n = panels_size(w);
         EXPECT_EQ(n, (size_t)((rows + kPanel - 1) / kPanel * kPanel * cols));
         const size_t bytes = (n * sizeof(uint16_t) + 63) / 64 * 64;
         tw.panels.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes)));
-        pack_f16_panels(w, tw.panels.get());
+        pack_panels(w, tw.panels.get());
     }
     tw.decoded.resize((size_t)(rows * cols));
     std::vector<float> row;
@@ -538,7 +538,9 @@ void naive_product(const TestWeights& tw, const std::vector<float>& x, int64_t n
 struct MatmulCase {
     TensorType type;
     bool packed;
-    const char* name() const { return packed ? "F16(packed)" : type_name(type); }
+    const char* name() const {
+        return !packed ? type_name(type) : type == TensorType::BF16 ? "BF16(packed)" : "F16(packed)";
+    }
 };
 
 const std::vector<MatmulCase>& matmul_cases() {
@@ -546,6 +548,7 @@ const std::vector<MatmulCase>& matmul_cases() {
                                                   {TensorType::F16, false},
                                                   {TensorType::F16, true},
                                                   {TensorType::BF16, false},
+                                                  {TensorType::BF16, true},
                                                   {TensorType::Q8_0, false}};
     return cases;
 }
@@ -638,10 +641,10 @@ TEST(Matmul, MatchesReferenceAllTypesShapesBatchesAndPools) {
                                 ASSERT_LE(std::fabs((double)a - b), 1e-5 * (std::fabs((double)b) + mag[(size_t)i]))
                                     << "n " << n << " token " << i / rows << " row " << i % rows << ": batch " << a
                                     << " single " << b;
-                                // The packed F16 kernel documents bit-identical results for any n.
+                                // The panel kernel documents bit-identical results for any n.
                                 if (mc.packed) {
                                     ASSERT_EQ(float_bits(a), float_bits(b))
-                                        << "packed F16, n " << n << " token " << i / rows << " row " << i % rows;
+                                        << mc.name() << ", n " << n << " token " << i / rows << " row " << i % rows;
                                 }
                             }
                         }

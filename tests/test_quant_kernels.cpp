@@ -6,7 +6,9 @@
 //  - batch invariance: each token's output is bit-identical whatever batch (n = 1 .. 17,
 //    its position in it) and thread count it is computed with, on row counts that are not a
 //    multiple of the row blocking and column counts that are odd multiples of the block size;
-//  - matmul_multi / matmul_swiglu agree bit for bit with separate products.
+//  - matmul_multi / matmul_swiglu agree bit for bit with separate products;
+//  - matrices repacked at load (kernels/quant_pack.h) give the unpacked kernel's outputs bit
+//    for bit, for every batch size and thread count (so everything above holds for them).
 // No test asserts anything about timing.
 #include <gtest/gtest.h>
 
@@ -23,6 +25,7 @@
 #include "kernels/ops.h"
 #include "kernels/quant_act.h"
 #include "kernels/quant_dot.h"
+#include "kernels/quant_pack.h"
 #include "kernels/thread_pool.h"
 #include "quant/blocks.h"
 #include "quant/dequantize.h"
@@ -302,6 +305,69 @@ TEST(QuantKernels, MultiAndSwigluMatchSeparateProducts) {
     silu_mul(gs.data(), us.data(), n * 37);
     ASSERT_EQ(0, std::memcmp(gs.data(), g.data(), sizeof(float) * gs.size()));
     ASSERT_EQ(0, std::memcmp(us.data(), u.data(), sizeof(float) * us.size()));
+}
+
+// A packed copy of a case's matrix (kernels/quant_pack.h), as Model::load makes it.
+// Its `data` points at zeros: a kernel that read the original instead of the packed copy
+// would give other results.
+struct PackedCopy {
+    std::vector<uint8_t> bytes, zeros;
+    WeightView w;
+    explicit PackedCopy(const WeightView& src) : zeros(src.bytes(), 0), w(src) {
+        bytes.resize(qk::packed_size(src));
+        const int64_t blocks = qk::packed_row_blocks(src);
+        // In two halves, as threads may pack row blocks independently.
+        qk::pack_matrix(src, bytes.data(), 0, blocks / 2);
+        qk::pack_matrix(src, bytes.data(), blocks / 2, blocks);
+        w.packed = bytes.data();
+        w.data = zeros.data();
+    }
+};
+
+TEST(QuantKernels, PackedLayoutGivesTheUnpackedResultsBitForBit) {
+    ModeGuard mode(QuantActivations::Int8);
+    int packed_types = 0;
+    std::mt19937 rng(21);
+    for (TensorType t : kTypes) {
+        if (!qk::packing_supported(t)) continue;
+        ++packed_types;
+        const bool k_quant = gguf::tensor_block_size(t) == 256;
+        // Rows not a multiple of the row block; legacy columns with a partial last unit
+        // (448 = 1.75 units, the short rows of hsd-target-xl) and an odd block count.
+        std::vector<int64_t> col_set = k_quant ? std::vector<int64_t>{256, 256 * 5} : std::vector<int64_t>{448, odd_cols(t)};
+        for (int64_t cols : col_set)
+            for (int64_t rows : {int64_t{8}, int64_t{4 * 5 + 3}}) {
+                SCOPED_TRACE(::testing::Message() << gguf::tensor_type_name(t) << " " << rows << " x " << cols);
+                const Case c = make_case(t, rows, cols, rng);
+                const PackedCopy p(c.w);
+                for (int64_t n : {1, 2, 3, 8, 16, 17}) {
+                    const std::vector<float> x = random_acts(n, cols, rng);
+                    std::vector<float> want((size_t)(n * rows)), got((size_t)(n * rows));
+                    matmul(pool_of(1), c.w, x.data(), n, want.data());
+                    for (int threads : {1, 2, 3}) {
+                        std::fill(got.begin(), got.end(), -1.0f);
+                        matmul(pool_of(threads), p.w, x.data(), n, got.data());
+                        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(float) * want.size()))
+                            << "n " << n << ", " << threads << " threads";
+                    }
+                }
+            }
+    }
+    // The fused SwiGLU region over packed gate / up (the FFN of a Q4_K_M file).
+    if (qk::packing_supported(TensorType::Q4_K)) {
+        const int64_t cols = 512, rows = 37, n = 5;
+        Case gate = make_case(TensorType::Q4_K, rows, cols, rng), up = make_case(TensorType::Q4_K, rows, cols, rng);
+        const PackedCopy pg(gate.w), pu(up.w);
+        const std::vector<float> x = random_acts(n, cols, rng);
+        std::vector<float> g((size_t)(n * rows)), u((size_t)(n * rows)), gp((size_t)(n * rows)), upk((size_t)(n * rows));
+        matmul_swiglu(pool_of(1), gate.w, up.w, x.data(), n, g.data(), u.data());
+        matmul_swiglu(pool_of(3), pg.w, pu.w, x.data(), n, gp.data(), upk.data());
+        ASSERT_EQ(0, std::memcmp(g.data(), gp.data(), sizeof(float) * g.size()));
+        ASSERT_EQ(0, std::memcmp(u.data(), upk.data(), sizeof(float) * u.size()));
+    }
+    if (packed_types == 0) GTEST_SKIP() << "this build (" << qk::int8_isa() << ") has no packed layout";
+    // Every type with an integer kernel is packed but the 2- and 3-bit K-quants.
+    EXPECT_EQ(packed_types, 10);
 }
 
 }  // namespace

@@ -8,11 +8,14 @@
 // - Int8 activations (as GGML's CPU backend): at least as close as llama.cpp itself, using the
 //   llama.cpp figures the reference file records.
 // Measured figures are printed per model (docs quote them).
+// - Repacking at load (kernels/quant_pack.h) changes no logit: a model loaded with and
+//   without it gives the same bits, in batch and one token at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/quant_pack.h"
 #include "kernels/thread_pool.h"
 #include "model/context.h"
 #include "model/model.h"
@@ -147,6 +151,30 @@ TEST_P(QuantModel, Int8ActivationsAtLeastAsCloseAsLlamaCpp) {
         // (same weights and activations: 0.325 with the AVX-512 VNNI kernels, 0.365 with AVX2 on
         // Q3_K_M), so it gets a 15% margin; the median and p99 above carry the comparison.
         EXPECT_LE(percentile(f.abs_dlp, 100) - kRounding, 1.15 * lc.at("max_abs_dlogprob").get<double>()) << how;
+    }
+}
+
+TEST_P(QuantModel, RepackedWeightsGiveTheFileLayoutsLogitsBitForBit) {
+    HSD_REQUIRE_SHARED("models/quant/reference-quant.json");
+    const std::string path = test::shared_path("models/quant/" + GetParam());
+    const auto repacked = Model::load(path), as_mapped = Model::load(path, false);
+    // Which matrices are packed depends on the build: on one that packs, the FFN's are.
+    const WeightView& gate = repacked->layer(0).gate;
+    EXPECT_EQ(gate.packed != nullptr, qk::packing_supported(gate.type)) << gguf::tensor_type_name(gate.type);
+    EXPECT_EQ(as_mapped->layer(0).gate.packed, nullptr);
+    const ActivationsGuard guard(QuantActivations::Int8);
+    const json& ref = load_json("models/reference.json");
+    const auto tokens = ref.at("prompts").at(0).at("tokens").get<std::vector<TokenId>>();
+    const int V = repacked->config().n_vocab;
+    Context a(*repacked, pool()), b(*as_mapped, pool());
+    const float* la = a.eval(tokens, true);
+    const std::vector<float> batch_a(la, la + tokens.size() * (size_t)V);
+    const float* lb = b.eval(tokens, true);
+    ASSERT_EQ(0, std::memcmp(batch_a.data(), lb, batch_a.size() * sizeof(float))) << "batch";
+    for (TokenId t : {tokens[0], tokens[1], tokens[2]}) {
+        const float* oa = a.eval(&t, 1, false);
+        const std::vector<float> one(oa, oa + V);
+        ASSERT_EQ(0, std::memcmp(one.data(), b.eval(&t, 1, false), (size_t)V * sizeof(float))) << "one token";
     }
 }
 

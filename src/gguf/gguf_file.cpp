@@ -282,6 +282,16 @@ std::unique_ptr<File> File::from_memory(std::vector<uint8_t> bytes, const std::s
     return f;
 }
 
+void File::release(const void* p, size_t bytes) const {
+    if (!map_ || bytes == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + bytes) / page * page;
+    const uintptr_t map_lo = (uintptr_t)map_, map_hi = map_lo + size_;
+    if (lo >= hi || lo < map_lo || hi > map_hi) return;
+    // A private read-only mapping: its pages are the file's, so dropping them loses nothing.
+    madvise((void*)lo, hi - lo, MADV_DONTNEED);
+}
+
 File::~File() {
     if (map_) munmap(map_, size_);
 }

@@ -86,6 +86,11 @@ public:
     const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
+    // Drops the resident pages that lie wholly inside [p, p + bytes) of the map (a reader of
+    // a copy of these bytes, such as a repacked matrix, keeps memory at one copy); touching
+    // them again reads them back from the file. No-op for a file parsed from memory.
+    void release(const void* p, size_t bytes) const;
+
     const Value* find(const std::string& key) const;
     const TensorInfo* find_tensor(const std::string& name) const;
     const TensorInfo& tensor(const std::string& name) const;  // throws if missing

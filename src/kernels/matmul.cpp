@@ -114,7 +114,16 @@ void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t kc, 
 // accumulator lane summed over k in order, so results are bit-identical for any n.
 constexpr int64_t kPrefetchColumns = 32;
 
-template <int TT>
+// 16 weights of a panel column as F32: F16 by conversion, BF16 by a shift (its bits are the
+// high half of an F32's).
+template <bool Bf16>
+inline __m512 panel_load(const uint16_t* p) {
+    const __m256i h = _mm256_load_si256((const __m256i*)p);
+    if constexpr (Bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(h);
+}
+
+template <int TT, bool Bf16>
 void panel_f16(const uint16_t* p, int64_t K, const float* x, float* y, int64_t ldy, int valid) {
     __m512 acc[TT][2];
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
@@ -122,8 +131,8 @@ void panel_f16(const uint16_t* p, int64_t K, const float* x, float* y, int64_t l
         // Software prefetch 2 KiB ahead: with 8 tokens the kernel is compute-bound and the
         // hardware prefetcher alone falls behind (measured +30% GMAC/s at n = 8, neutral at n = 1).
         _mm_prefetch((const char*)(p + (k + kPrefetchColumns) * kPanel), _MM_HINT_T0);
-        const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel)));
-        const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)(p + k * kPanel + 16)));
+        const __m512 w0 = panel_load<Bf16>(p + k * kPanel);
+        const __m512 w1 = panel_load<Bf16>(p + k * kPanel + 16);
         for (int t = 0; t < TT; ++t) {
             const __m512 xb = _mm512_set1_ps(x[t * K + k]);
             acc[t][0] = _mm512_fmadd_ps(w0, xb, acc[t][0]);
@@ -146,7 +155,8 @@ void panel_f16(const uint16_t* p, int64_t K, const float* x, float* y, int64_t l
 }
 
 // Panels [p0, p1) of a packed matrix times all n tokens, 8 tokens per pass.
-void matmul_panels_f16(const WeightView& w, const float* x, int64_t n, float* y, int64_t p0, int64_t p1) {
+template <bool Bf16>
+void matmul_panels(const WeightView& w, const float* x, int64_t n, float* y, int64_t p0, int64_t p1) {
     const int64_t K = w.cols;
     for (int64_t p = p0; p < p1; ++p) {
         const uint16_t* panel = w.panels + p * K * kPanel;
@@ -155,14 +165,14 @@ void matmul_panels_f16(const WeightView& w, const float* x, int64_t n, float* y,
             const float* xx = x + t * K;
             float* yy = y + t * w.rows + p * kPanel;
             switch (std::min<int64_t>(8, n - t)) {
-                case 8: panel_f16<8>(panel, K, xx, yy, w.rows, valid); break;
-                case 7: panel_f16<7>(panel, K, xx, yy, w.rows, valid); break;
-                case 6: panel_f16<6>(panel, K, xx, yy, w.rows, valid); break;
-                case 5: panel_f16<5>(panel, K, xx, yy, w.rows, valid); break;
-                case 4: panel_f16<4>(panel, K, xx, yy, w.rows, valid); break;
-                case 3: panel_f16<3>(panel, K, xx, yy, w.rows, valid); break;
-                case 2: panel_f16<2>(panel, K, xx, yy, w.rows, valid); break;
-                default: panel_f16<1>(panel, K, xx, yy, w.rows, valid); break;
+                case 8: panel_f16<8, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 7: panel_f16<7, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 6: panel_f16<6, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 5: panel_f16<5, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 4: panel_f16<4, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 3: panel_f16<3, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                case 2: panel_f16<2, Bf16>(panel, K, xx, yy, w.rows, valid); break;
+                default: panel_f16<1, Bf16>(panel, K, xx, yy, w.rows, valid); break;
             }
         }
     }
@@ -218,8 +228,11 @@ void matmul_blas_panel(const WeightView& w, const float* x, int64_t n, float* y,
 #endif
 
 
+// Rows per block of work: a panel, a packed row block, or kRows decoded rows.
+int64_t rows_per_block(const WeightView& w) { return w.panels ? kPanel : w.packed ? qk::kRowBlock : kRows; }
+
 int64_t blocks_of(const WeightView& w) {
-    const int64_t unit = w.panels ? kPanel : kRows;
+    const int64_t unit = rows_per_block(w);
     return (w.rows + unit - 1) / unit;
 }
 
@@ -289,16 +302,18 @@ Int8Acts quantize_for(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const
 void matmul_blocks(const WeightView& w, const float* x, int64_t n, float* y, int64_t b0, int64_t b1,
                    const Int8Acts& acts) {
     if (const qk::TypeInfo* ti = int8_info(w)) {
-        qk::int8_rows(w, *ti, *acts.by_kind[(int)ti->kind], y, w.rows, b0 * kRows, std::min(w.rows, b1 * kRows));
+        const int64_t unit = rows_per_block(w);
+        qk::int8_rows(w, *ti, *acts.by_kind[(int)ti->kind], y, w.rows, b0 * unit, std::min(w.rows, b1 * unit));
         return;
     }
 #ifdef HSD_PANEL_F16
     if (w.panels) {
-        matmul_panels_f16(w, x, n, y, b0, b1);
+        if (w.type == gguf::TensorType::BF16) matmul_panels<true>(w, x, n, y, b0, b1);
+        else matmul_panels<false>(w, x, n, y, b0, b1);
         return;
     }
 #endif
-    const int64_t unit = w.panels ? kPanel : kRows;  // packed F16 on a build without the panel kernel
+    const int64_t unit = rows_per_block(w);  // packed F16 on a build without the panel kernel
     matmul_rows(w, x, n, y, b0 * unit, std::min(w.rows, b1 * unit));
 }
 
@@ -350,7 +365,7 @@ void matmul_multi(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, const flo
 
 void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& up, const float* x, int64_t n,
                    float* g, float* u) {
-    const bool fused = gate.rows == up.rows && gate.cols == up.cols && (gate.panels != nullptr) == (up.panels != nullptr)
+    const bool fused = gate.rows == up.rows && gate.cols == up.cols && rows_per_block(gate) == rows_per_block(up)
 #ifdef HSD_HAVE_BLAS
                        && !(g_blas_threshold > 0 && n >= g_blas_threshold && !gate.panels && !is_quantized(gate.type))
 #endif
@@ -367,7 +382,7 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
     const MatmulJob both[2] = {{&gate, g}, {&up, u}};
     const Int8Acts acts = quantize_for(pool, both, 2, x, n);
     std::vector<Range>& ranges = guided_ranges(pool, &job, 1);
-    const int64_t unit = gate.panels ? kPanel : kRows;
+    const int64_t unit = rows_per_block(gate);
     pool.parallel_for((int64_t)ranges.size(), [&](int64_t t) {
         const Range& r = ranges[(size_t)t];
         matmul_blocks(gate, x, n, g, r.b0, r.b1, acts);
@@ -377,17 +392,18 @@ void matmul_swiglu(ThreadPool& pool, const WeightView& gate, const WeightView& u
     });
 }
 
-bool f16_panels_supported() {
+bool panels_supported(gguf::TensorType t) {
 #ifdef HSD_PANEL_F16
-    return true;
+    return t == gguf::TensorType::F16 || t == gguf::TensorType::BF16;
 #else
+    (void)t;
     return false;
 #endif
 }
 
-size_t f16_panels_size(const WeightView& w) { return (size_t)((w.rows + kPanel - 1) / kPanel * kPanel * w.cols); }
+size_t panels_size(const WeightView& w) { return (size_t)((w.rows + kPanel - 1) / kPanel * kPanel * w.cols); }
 
-void pack_f16_panels(const WeightView& w, uint16_t* dst) {
+void pack_panels(const WeightView& w, uint16_t* dst) {
     const uint16_t* src = reinterpret_cast<const uint16_t*>(w.data);
     const int64_t n_panels = (w.rows + kPanel - 1) / kPanel;
     for (int64_t p = 0; p < n_panels; ++p) {

@@ -25,9 +25,12 @@ struct WeightView {
     gguf::TensorType type = gguf::TensorType::F32;
     int64_t rows = 0;  // output features
     int64_t cols = 0;  // input features (contiguous)
-    // F16 only: the same values repacked into panels of kPanel rows, column-major inside a
-    // panel (see pack_f16_panels); when set, matmul streams this instead of `data`.
+    // F16 / BF16: the same values repacked into panels of kPanel rows, column-major inside a
+    // panel (see pack_panels); when set, matmul streams this instead of `data`.
     const uint16_t* panels = nullptr;
+    // Integer-kernel types: the same matrix repacked at load (kernels/quant_pack.h); when set,
+    // the int8 kernel streams this instead of `data`.
+    const uint8_t* packed = nullptr;
 
     size_t row_bytes() const { return gguf::tensor_row_bytes(type, (uint64_t)cols); }
     size_t bytes() const { return row_bytes() * (size_t)rows; }
@@ -36,12 +39,13 @@ struct WeightView {
 // Rows per F16 panel: a panel is kPanel rows x cols stored column by column, so one
 // column's kPanel weights are one 64-byte cache line and a panel is one sequential stream.
 constexpr int64_t kPanel = 32;
-// Whether this build has the panel kernel (AVX-512); without it packing would only cost memory.
-bool f16_panels_supported();
-// Size in uint16 elements of the packed copy of an F16 matrix (rows padded to kPanel).
-size_t f16_panels_size(const WeightView& w);
-// Writes the panel layout of an F16 matrix into dst (f16_panels_size(w) elements).
-void pack_f16_panels(const WeightView& w, uint16_t* dst);
+// Whether this build has the panel kernel (AVX-512) for type t (F16, BF16); without it
+// packing would only cost memory.
+bool panels_supported(gguf::TensorType t);
+// Size in uint16 elements of the packed copy of an F16 / BF16 matrix (rows padded to kPanel).
+size_t panels_size(const WeightView& w);
+// Writes the panel layout of an F16 / BF16 matrix into dst (panels_size(w) elements).
+void pack_panels(const WeightView& w, uint16_t* dst);
 
 // Decodes `count` consecutive elements of row `row`, starting at column `col0`
 // (a multiple of the block size), into dst as F32.

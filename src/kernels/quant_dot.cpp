@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/quant_pack.h"
 #include "kernels/quant_unpack_impl.h"
 #include "common/simd.h"
 
@@ -366,6 +367,10 @@ void run_block(const Job& j) {
 
 void int8_rows(const WeightView& w, const TypeInfo& ti, const QuantActs& a, float* y, int64_t ldy, int64_t r0,
                int64_t r1) {
+    if (w.packed) {
+        packed_rows(w, ti, a, y, ldy, r0, r1);
+        return;
+    }
     Job j{};
     j.ti = &ti;
     j.type = w.type;

@@ -7,9 +7,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "common/error.h"
+#include "kernels/quant_pack.h"
 #include "model/arch.h"
 #include "quant/validate.h"
 
@@ -88,7 +92,7 @@ double rope_position_scale(const gguf::File& f, const std::string& arch) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
+std::unique_ptr<Model> Model::load(const std::string& path, bool repack) {
     ++g_loads;
     std::unique_ptr<Model> m(new Model());
     m->file_ = gguf::File::open(path);
@@ -193,7 +197,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool pack_f16) {
             fail(fmt::format("{}: tensor '{}' ({}) is not part of the {} model hsd implements; refusing to run "
                              "without it",
                              path, t.name, t.shape_string(), arch));
-    if (pack_f16 && f16_panels_supported()) m->pack_f16_weights();
+    if (repack) m->repack_weights();
     return m;
 }
 
@@ -209,29 +213,68 @@ size_t Model::weight_elements(int a, int b, bool with_head) const {
 
 void Model::FreeDeleter::operator()(void* p) const { std::free(p); }
 
-void Model::pack_f16_weights() {
+// Where one matrix goes when repacked: F16 / BF16 into panels, integer-kernel types into the packed
+// layout; bytes 0 = it stays as mapped.
+static size_t repacked_bytes(const WeightView& w) {
+    if (panels_supported(w.type)) return panels_size(w) * sizeof(uint16_t);
+    if (qk::packing_supported(w.type)) return qk::packed_size(w);
+    return 0;
+}
+
+void Model::repack_weights() {
     std::vector<WeightView*> views = {&output_};
     for (LayerWeights& L : layers_)
         for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) views.push_back(w);
+    constexpr size_t kAlign = 64;
     size_t total = 0;
-    for (const WeightView* w : views)
-        if (w->type == gguf::TensorType::F16) total += f16_panels_size(*w);
+    for (const WeightView* w : views) total += (repacked_bytes(*w) + kAlign - 1) / kAlign * kAlign;
     if (total == 0) return;
     // One 2 MiB-aligned block, offered to the kernel as transparent huge pages: fewer TLB
     // misses while streaming (measured ~10% more read bandwidth here).
     constexpr size_t kHuge = 2u << 20;
-    panels_bytes_ = total * sizeof(uint16_t);
-    const size_t alloc = (panels_bytes_ + kHuge - 1) / kHuge * kHuge;
+    repacked_bytes_ = total;
+    const size_t alloc = (total + kHuge - 1) / kHuge * kHuge;
     void* mem = std::aligned_alloc(kHuge, alloc);
-    if (!mem) fail(fmt::format("{}: out of memory repacking {} bytes of F16 weights", path(), panels_bytes_));
+    if (!mem) fail(fmt::format("{}: out of memory repacking {} bytes of weights", path(), total));
     madvise(mem, alloc, MADV_HUGEPAGE);
-    panels_.reset(static_cast<uint16_t*>(mem));
-    uint16_t* dst = panels_.get();
+    repacked_.reset(static_cast<uint8_t*>(mem));
+    uint8_t* dst = repacked_.get();
+    std::vector<std::pair<WeightView*, uint8_t*>> work;
     for (WeightView* w : views) {
-        if (w->type != gguf::TensorType::F16) continue;
-        pack_f16_panels(*w, dst);
-        w->panels = dst;
-        dst += f16_panels_size(*w);
+        const size_t bytes = repacked_bytes(*w);
+        if (bytes == 0) continue;
+        work.emplace_back(w, dst);
+        dst += (bytes + kAlign - 1) / kAlign * kAlign;
+    }
+    // Matrices are independent: one thread per core packs them (load time, docs/BENCHMARKS.md).
+    std::atomic<size_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto worker = [&] {
+        try {
+            for (size_t i; (i = next.fetch_add(1)) < work.size();) {
+                auto [w, out] = work[i];
+                if (panels_supported(w->type)) pack_panels(*w, reinterpret_cast<uint16_t*>(out));
+                else qk::pack_matrix(*w, out, 0, qk::packed_row_blocks(*w));
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            next = work.size();
+        }
+    };
+    const unsigned n_threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), (unsigned)work.size()));
+    std::vector<std::thread> threads;
+    for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+    worker();
+    for (std::thread& t : threads) t.join();
+    if (error) std::rethrow_exception(error);
+    // The kernels read only the copies now; the mapped originals leave memory (a tied head's
+    // rows are still the embedding table's, so those stay).
+    for (auto [w, out] : work) {
+        if (panels_supported(w->type)) w->panels = reinterpret_cast<const uint16_t*>(out);
+        else w->packed = out;
+        if (w->data != token_embd_.data) file_->release(w->data, w->bytes());
     }
 }
 

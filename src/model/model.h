@@ -51,9 +51,9 @@ public:
     // Loads and validates a GGUF file: a supported architecture, every tensor present with
     // the expected shape and a supported type, no tensor or "<arch>.*" key that hsd would
     // have to ignore. Throws hsd::Error naming the file and the problem.
-    // pack_f16 = false keeps F16 matrices in the map's row layout (benchmarks compare the
-    // BLAS path with it); everything else should use the default.
-    static std::unique_ptr<Model> load(const std::string& path, bool pack_f16 = true);
+    // repack = false keeps every matrix in the map's layout (benchmarks compare the layouts,
+    // and metadata probes skip the work); everything else should use the default.
+    static std::unique_ptr<Model> load(const std::string& path, bool repack = true);
     // Files load() has opened in this process (a model should be loaded once: ModelCache).
     static int64_t load_count();
 
@@ -75,14 +75,16 @@ public:
 
 private:
     Model() = default;
-    // Repacks every F16 matrix into kPanel-row panels (one sequential stream per matmul).
-    void pack_f16_weights();
+    // Repacks every matrix a kernel streams faster in another layout (F16 into kPanel-row
+    // panels, quantized types into kernels/quant_pack.h's groups) into one anonymous
+    // allocation, and releases the mapped originals' pages.
+    void repack_weights();
 
     struct FreeDeleter {
         void operator()(void* p) const;
     };
-    std::unique_ptr<uint16_t, FreeDeleter> panels_;  // all packed F16 matrices, one allocation
-    size_t panels_bytes_ = 0;
+    std::unique_ptr<uint8_t, FreeDeleter> repacked_;  // all repacked matrices, one allocation
+    size_t repacked_bytes_ = 0;
     std::unique_ptr<gguf::File> file_;
     ModelConfig config_;
     Tokenizer tokenizer_;
