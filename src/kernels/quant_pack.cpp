@@ -277,10 +277,12 @@ inline __m512i pair_idx() { return _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 
 
 // The legacy kernel of kernels/quant_dot.cpp (same lanes, same float operations in the same
 // order), reading packed groups.
-// Codes are decoded where they are used while few tokens share them; from 3 tokens on (Buf)
-// each row's unit is decoded once into an L1 buffer of full-vector stores and read back per
-// token, which measured cheaper than decoding per token (bench_quant_kernels --compute).
-constexpr int kBufferFrom = 3;
+// Codes are decoded where they are used (once per token pair) while few tokens share them;
+// from buffer_from(C) tokens on (Buf) each row's unit is decoded once into an L1 buffer of
+// full-vector stores and read back per pair. Measured (bench_quant_kernels --compute): for
+// 5- and 6-bit codes buffering pays from 3 tokens (Q6_K n = 8: 14.6 vs 26.4 ns per unit), for
+// 4- and 8-bit codes only past 8 (n = 8 equal within noise, n = 16 26-30 vs 31-33 ns).
+constexpr int buffer_from(Codes c) { return c == Codes::Nib5 || c == Codes::Nib6 ? 3 : 9; }
 
 template <Codes C, bool Buf>
 struct CodeSource {
@@ -329,26 +331,51 @@ void legacy_packed(const PJob& j) {
             DW[r] = _mm512_permutexvar_ps(idx, _mm512_zextps256_ps512(db));
             if (Min) MW[r] = _mm512_maskz_permutexvar_ps(kFirst, idx, _mm512_zextps256_ps512(mb));
         }
+        // Per token: its scale and offset vectors for this unit.
+        __m512 DX[kTokBlock], DXS[kTokBlock];
+        __m512i O[kTokBlock];
         for (int t = 0; t < nt; ++t) {
             const int64_t tt = t0 + t;
-            const int8_t* aq = (aq0 + tt * kpad) + u * kUnit;
-            const __m512i A[4] = {_mm512_loadu_si512(aq), _mm512_loadu_si512(aq + 64), _mm512_loadu_si512(aq + 128),
-                                  _mm512_loadu_si512(aq + 192)};
             const __m512 dx = _mm512_zextps256_ps512(_mm256_loadu_ps((ad0 + tt * nsc) + u * 8));
             const __m256i s8 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)((as0 + tt * (kpad / 16)) + u * 16)),
                                                  _mm256_set1_epi16(1));  // block sums
             const __m512i s = _mm512_zextsi256_si512(s8);
-            const __m512 DX = _mm512_permutexvar_ps(idx, dx);
-            const __m512i O = _mm512_mullo_epi32(_mm512_maskz_permutexvar_epi32(kFirst, idx, s), voff);
-            const __m512 DXS = Min ? _mm512_maskz_permutexvar_ps(kFirst, idx, _mm512_mul_ps(_mm512_cvtepi32_ps(s), dx))
-                                   : _mm512_setzero_ps();
+            DX[t] = _mm512_permutexvar_ps(idx, dx);
+            O[t] = _mm512_mullo_epi32(_mm512_maskz_permutexvar_epi32(kFirst, idx, s), voff);
+            DXS[t] = Min ? _mm512_maskz_permutexvar_ps(kFirst, idx, _mm512_mul_ps(_mm512_cvtepi32_ps(s), dx))
+                         : _mm512_setzero_ps();
+        }
+        // Tokens in pairs: a row's codes are loaded once for two tokens.
+        int t = 0;
+        for (; t + 2 <= nt; t += 2) {
+            const int8_t* a0 = (aq0 + (t0 + t) * kpad) + u * kUnit;
+            const int8_t* a1 = a0 + kpad;
+            __m512i A0[4], A1[4];
+            for (int k = 0; k < 4; ++k) A0[k] = _mm512_loadu_si512(a0 + 64 * k), A1[k] = _mm512_loadu_si512(a1 + 64 * k);
             for (int r = 0; r < rr; ++r) {
                 __m512i z[4];
                 src.get(r, z);
-                __m512i P = O;
-                for (int k = 0; k < 4; ++k) P = _mm512_dpbusd_epi32(P, z[k], A[k]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(P), _mm512_mul_ps(DW[r], DX), acc[r][t]);
-                if (Min) acc[r][t] = _mm512_fmadd_ps(MW[r], DXS, acc[r][t]);
+                __m512i P0 = O[t], P1 = O[t + 1];
+                for (int k = 0; k < 4; ++k) P0 = _mm512_dpbusd_epi32(P0, z[k], A0[k]), P1 = _mm512_dpbusd_epi32(P1, z[k], A1[k]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(P0), _mm512_mul_ps(DW[r], DX[t]), acc[r][t]);
+                acc[r][t + 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(P1), _mm512_mul_ps(DW[r], DX[t + 1]), acc[r][t + 1]);
+                if (Min) {
+                    acc[r][t] = _mm512_fmadd_ps(MW[r], DXS[t], acc[r][t]);
+                    acc[r][t + 1] = _mm512_fmadd_ps(MW[r], DXS[t + 1], acc[r][t + 1]);
+                }
+            }
+        }
+        if (t < nt) {
+            const int8_t* a0 = (aq0 + (t0 + t) * kpad) + u * kUnit;
+            __m512i A0[4];
+            for (int k = 0; k < 4; ++k) A0[k] = _mm512_loadu_si512(a0 + 64 * k);
+            for (int r = 0; r < rr; ++r) {
+                __m512i z[4];
+                src.get(r, z);
+                __m512i P = O[t];
+                for (int k = 0; k < 4; ++k) P = _mm512_dpbusd_epi32(P, z[k], A0[k]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(P), _mm512_mul_ps(DW[r], DX[t]), acc[r][t]);
+                if (Min) acc[r][t] = _mm512_fmadd_ps(MW[r], DXS[t], acc[r][t]);
             }
         }
     }
@@ -465,7 +492,9 @@ void pack_matrix(const WeightView& w, uint8_t* dst, int64_t b0, int64_t b1) {
 void packed_rows(const WeightView& w, const TypeInfo& ti, const QuantActs& a, float* y, int64_t ldy, int64_t r0,
                  int64_t r1) {
     PJob j{};
-    j.group_bytes = group_bytes(checked_format(w));
+    const Format f = checked_format(w);
+    const int buffer_at = buffer_from(f.codes);
+    j.group_bytes = group_bytes(f);
     j.ti = &ti;
     j.a = &a;
     j.n_units = units_of(w);
@@ -478,7 +507,7 @@ void packed_rows(const WeightView& w, const TypeInfo& ti, const QuantActs& a, fl
             j.block = w.packed + (size_t)(r / kRowBlock) * block_bytes;
             j.rr = (int)std::min<int64_t>(kRowBlock, r1 - r);
             j.y = y + r;
-            if (j.nt >= kBufferFrom) run_packed<true>(w.type, j);
+            if (j.nt >= buffer_at) run_packed<true>(w.type, j);
             else run_packed<false>(w.type, j);
         }
     }
