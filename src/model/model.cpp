@@ -254,8 +254,17 @@ void Model::repack_weights() {
         try {
             for (size_t i; (i = next.fetch_add(1)) < work.size();) {
                 auto [w, out] = work[i];
-                if (panels_supported(w->type)) pack_panels(*w, reinterpret_cast<uint16_t*>(out));
-                else qk::pack_matrix(*w, out, 0, qk::packed_row_blocks(*w));
+                if (panels_supported(w->type)) {
+                    pack_panels(*w, reinterpret_cast<uint16_t*>(out));
+                    w->panels = reinterpret_cast<const uint16_t*>(out);
+                } else {
+                    qk::pack_matrix(*w, out, 0, qk::packed_row_blocks(*w));
+                    w->packed = out;
+                }
+                // The kernels read only the copy now: the mapped original leaves memory at
+                // once, so the process never holds both (a tied head's rows are still the
+                // embedding table's, so those stay).
+                if (w->data != token_embd_.data) file_->release(w->data, w->bytes());
             }
         } catch (...) {
             std::lock_guard<std::mutex> lock(error_mutex);
@@ -269,13 +278,6 @@ void Model::repack_weights() {
     worker();
     for (std::thread& t : threads) t.join();
     if (error) std::rethrow_exception(error);
-    // The kernels read only the copies now; the mapped originals leave memory (a tied head's
-    // rows are still the embedding table's, so those stay).
-    for (auto [w, out] : work) {
-        if (panels_supported(w->type)) w->panels = reinterpret_cast<const uint16_t*>(out);
-        else w->packed = out;
-        if (w->data != token_embd_.data) file_->release(w->data, w->bytes());
-    }
 }
 
 std::string ModelConfig::exit_layers_text() const {
