@@ -7,8 +7,9 @@
 //    its position in it) and thread count it is computed with, on row counts that are not a
 //    multiple of the row blocking and column counts that are odd multiples of the block size;
 //  - matmul_multi / matmul_swiglu agree bit for bit with separate products;
-//  - matrices repacked at load (kernels/quant_pack.h) give the unpacked kernel's outputs bit
-//    for bit, for every batch size and thread count (so everything above holds for them).
+//  - matrices repacked at load (kernels/quant_pack.h): bit-identical for any batch, position
+//    and thread count, and within float rounding of the unpacking kernel (the same integer
+//    products, summed in another order).
 // No test asserts anything about timing.
 #include <gtest/gtest.h>
 
@@ -324,46 +325,68 @@ struct PackedCopy {
     }
 };
 
-TEST(QuantKernels, PackedLayoutGivesTheUnpackedResultsBitForBit) {
+TEST(QuantKernels, PackedLayoutIsBatchInvariantAndAgreesWithTheUnpackingKernel) {
     ModeGuard mode(QuantActivations::Int8);
     int packed_types = 0;
     std::mt19937 rng(21);
+    constexpr int64_t kTokens = 17;
     for (TensorType t : kTypes) {
         if (!qk::packing_supported(t)) continue;
         ++packed_types;
         const bool k_quant = gguf::tensor_block_size(t) == 256;
-        // Rows not a multiple of the row block; legacy columns with a partial last unit
-        // (448 = 1.75 units, the short rows of hsd-target-xl) and an odd block count.
+        // Row counts below, at and past the 16-row block; legacy columns with a partial last
+        // unit (448 = 1.75 units, the short rows of hsd-target-xl) and an odd block count.
         std::vector<int64_t> col_set = k_quant ? std::vector<int64_t>{256, 256 * 5} : std::vector<int64_t>{448, odd_cols(t)};
         for (int64_t cols : col_set)
-            for (int64_t rows : {int64_t{8}, int64_t{4 * 5 + 3}}) {
+            for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{16 * 2 + 7}}) {
                 SCOPED_TRACE(::testing::Message() << gguf::tensor_type_name(t) << " " << rows << " x " << cols);
                 const Case c = make_case(t, rows, cols, rng);
                 const PackedCopy p(c.w);
-                for (int64_t n : {1, 2, 3, 8, 16, 17}) {
-                    const std::vector<float> x = random_acts(n, cols, rng);
-                    std::vector<float> want((size_t)(n * rows)), got((size_t)(n * rows));
-                    matmul(pool_of(1), c.w, x.data(), n, want.data());
-                    for (int threads : {1, 2, 3}) {
-                        std::fill(got.begin(), got.end(), -1.0f);
-                        matmul(pool_of(threads), p.w, x.data(), n, got.data());
-                        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(float) * want.size()))
-                            << "n " << n << ", " << threads << " threads";
-                    }
+                const std::vector<float> x = random_acts(kTokens, cols, rng);
+                // Every token alone, single-threaded: the results all batches must reproduce.
+                std::vector<float> solo((size_t)(kTokens * rows)), unpacked((size_t)(kTokens * rows));
+                for (int64_t i = 0; i < kTokens; ++i)
+                    matmul(pool_of(1), p.w, x.data() + i * cols, 1, solo.data() + i * rows);
+                matmul(pool_of(1), c.w, x.data(), kTokens, unpacked.data());
+                // The same integer products as the unpacking kernel, summed in another order:
+                // within a few float roundings of sum |w| |x| (a few dozen block terms).
+                const std::vector<float> wd = dequantized(c.w);
+                for (size_t i = 0; i < solo.size(); ++i) {
+                    const size_t tok = i / (size_t)rows, row = i % (size_t)rows;
+                    double mag = 0;
+                    for (int64_t k = 0; k < cols; ++k)
+                        mag += std::fabs((double)wd[row * (size_t)cols + (size_t)k] * x[tok * (size_t)cols + (size_t)k]);
+                    ASSERT_NEAR(solo[i], unpacked[i], 4e-6 * mag) << "token " << tok << " row " << row;
                 }
+                for (int threads : {1, 2, 3})
+                    for (int64_t n : {2, 3, 8, 9, 16, 17}) {
+                        const int64_t first = (n * 5) % kTokens;
+                        std::vector<float> xb((size_t)(n * cols)), y((size_t)(n * rows), -1.0f);
+                        for (int64_t i = 0; i < n; ++i)
+                            std::memcpy(xb.data() + i * cols, x.data() + ((first + i) % kTokens) * cols,
+                                        sizeof(float) * (size_t)cols);
+                        matmul(pool_of(threads), p.w, xb.data(), n, y.data());
+                        for (int64_t i = 0; i < n; ++i)
+                            ASSERT_EQ(0, std::memcmp(y.data() + i * rows, solo.data() + ((first + i) % kTokens) * rows,
+                                                     sizeof(float) * (size_t)rows))
+                                << threads << " threads, n " << n << ", position " << i;
+                    }
             }
     }
-    // The fused SwiGLU region over packed gate / up (the FFN of a Q4_K_M file).
+    // The fused SwiGLU region over packed gate / up (the FFN of a Q4_K_M file) equals separate
+    // products.
     if (qk::packing_supported(TensorType::Q4_K)) {
         const int64_t cols = 512, rows = 37, n = 5;
         Case gate = make_case(TensorType::Q4_K, rows, cols, rng), up = make_case(TensorType::Q4_K, rows, cols, rng);
         const PackedCopy pg(gate.w), pu(up.w);
         const std::vector<float> x = random_acts(n, cols, rng);
-        std::vector<float> g((size_t)(n * rows)), u((size_t)(n * rows)), gp((size_t)(n * rows)), upk((size_t)(n * rows));
-        matmul_swiglu(pool_of(1), gate.w, up.w, x.data(), n, g.data(), u.data());
-        matmul_swiglu(pool_of(3), pg.w, pu.w, x.data(), n, gp.data(), upk.data());
-        ASSERT_EQ(0, std::memcmp(g.data(), gp.data(), sizeof(float) * g.size()));
-        ASSERT_EQ(0, std::memcmp(u.data(), upk.data(), sizeof(float) * u.size()));
+        std::vector<float> g((size_t)(n * rows)), u((size_t)(n * rows)), gs((size_t)(n * rows)), us((size_t)(n * rows));
+        matmul_swiglu(pool_of(3), pg.w, pu.w, x.data(), n, g.data(), u.data());
+        matmul(pool_of(1), pg.w, x.data(), n, gs.data());
+        matmul(pool_of(1), pu.w, x.data(), n, us.data());
+        silu_mul(gs.data(), us.data(), n * rows);
+        ASSERT_EQ(0, std::memcmp(gs.data(), g.data(), sizeof(float) * g.size()));
+        ASSERT_EQ(0, std::memcmp(us.data(), u.data(), sizeof(float) * u.size()));
     }
     if (packed_types == 0) GTEST_SKIP() << "this build (" << qk::int8_isa() << ") has no packed layout";
     // Every type with an integer kernel is packed but the 2- and 3-bit K-quants.

@@ -14,6 +14,7 @@ extern "C" void openblas_set_num_threads(int);
 #include "kernels/ops.h"
 #include "kernels/quant_act.h"
 #include "kernels/quant_dot.h"
+#include "kernels/quant_pack.h"
 #include "kernels/thread_pool.h"
 #include "quant/dequantize.h"
 
@@ -229,7 +230,7 @@ void matmul_blas_panel(const WeightView& w, const float* x, int64_t n, float* y,
 
 
 // Rows per block of work: a panel, a packed row block, or kRows decoded rows.
-int64_t rows_per_block(const WeightView& w) { return w.panels ? kPanel : w.packed ? qk::kRowBlock : kRows; }
+int64_t rows_per_block(const WeightView& w) { return w.panels ? kPanel : w.packed ? qk::kPackRows : kRows; }
 
 int64_t blocks_of(const WeightView& w) {
     const int64_t unit = rows_per_block(w);

@@ -21,7 +21,7 @@ constexpr int kTokBlock = 16;   // tokens per pass over the weights
 
 // y[t * ldy + r] for all tokens of `a` and rows [r0, r1) of w (a.cols == w.cols). A matrix
 // repacked at load (w.packed) goes to kernels/quant_pack.h's kernel, with the same results;
-// r0 must then be a multiple of kRowBlock.
+// r0 must then be a multiple of kPackRows.
 void int8_rows(const WeightView& w, const TypeInfo& ti, const QuantActs& a, float* y, int64_t ldy, int64_t r0,
                int64_t r1);
 
