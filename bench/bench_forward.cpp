@@ -73,16 +73,16 @@ int main(int argc, char** argv) {
 
     try {
         ThreadPool pool(threads);
-        const double bw = measure_read_bandwidth(pool);
+        const double bw0 = measure_read_bandwidth(pool);
         const double fma = measure_fma_peak(pool);
-        fmt::print("memory read bandwidth: {:.2f} GB/s, peak F32 multiply-add: {:.1f} G/s ({} threads)\n", bw / 1e9,
+        fmt::print("memory read bandwidth: {:.2f} GB/s, peak F32 multiply-add: {:.1f} G/s ({} threads)\n", bw0 / 1e9,
                    fma / 1e9, pool.size());
         fmt::print("n=k columns: median ms of one forward of k tokens after {} context tokens, (ratio to n=1),\n"
                    "[fraction of the floor max(weight bytes / bandwidth, k * weight MACs / peak FMA)]\n\n",
                    context);
         nlohmann::json out;
         out["threads"] = pool.size();
-        out["bandwidth_gb_s"] = bw / 1e9;
+        out["bandwidth_gb_s"] = bw0 / 1e9;
         out["fma_peak_g_per_s"] = fma / 1e9;
         out["context"] = context;
         out["blas_threshold"] = matmul_blas_threshold();
@@ -95,15 +95,19 @@ int main(int argc, char** argv) {
         fmt::print("\n");
 
         for (const std::string& path : models) {
+            const double rss_before = resident_bytes();
             const double load_start = now_seconds();
             auto model = Model::load(path, repack);
             const double load_s = now_seconds() - load_start;
-            const double rss_after_load = resident_bytes();
+            const double rss_after_load = resident_bytes() - rss_before;  // what loading added
             const ModelConfig& c = model->config();
             // Ordinary text tokens for timing (the same ones each time: a shorter block is a prefix).
             auto filler = [&](int n) { return synthetic_tokens(model->tokenizer(), n, 12345); };
             Context ctx(*model, pool);
             const double bytes = (double)model->weight_bytes(0, c.n_layer, true);
+            // The machine may be shared (a VM's bandwidth moved 26-74 GB/s between runs here):
+            // each model's roofline uses the bandwidth measured right before its rows.
+            const double bw = measure_read_bandwidth(pool, 0.5);
             const double roof_tps = bw / bytes;
 
             // Autoregressive decode after a short prompt (greedy, argmax of the logits):
@@ -180,8 +184,10 @@ int main(int argc, char** argv) {
             auto floor_ms = [&](int n) { return std::max(bytes / bw, n * macs / fma) * 1e3; };
             for (size_t i = 0; i < ms.size(); ++i)
                 fmt::print(" {:>6.2f}({:4.2f})[{:3.0f}%]", ms[i], ms[i] / ms[0], 100.0 * floor_ms(batch_sizes[i]) / ms[i]);
-            fmt::print("\n{}\n  load {:.2f} s, resident after load {:.0f} MB (file {:.0f} MB)\n", prefill_line, load_s,
-                       rss_after_load / 1e6, (double)std::filesystem::file_size(path) / 1e6);
+            fmt::print("\n{}\n  load {:.2f} s, resident memory added by the load {:.0f} MB (file {:.0f} MB), read bandwidth next to "
+                       "these rows {:.1f} GB/s\n",
+                       prefill_line, load_s, rss_after_load / 1e6, (double)std::filesystem::file_size(path) / 1e6,
+                       bw / 1e9);
             for (size_t i = 0; i < ms.size(); ++i)
                 batches.push_back({{"n", batch_sizes[i]},
                                    {"ms", ms[i]},
@@ -189,7 +195,7 @@ int main(int argc, char** argv) {
                                    {"fraction_of_roofline", (bytes / bw * 1e3) / ms[i]},
                                    {"floor_ms", floor_ms(batch_sizes[i])},
                                    {"fraction_of_floor", floor_ms(batch_sizes[i]) / ms[i]}});
-            out["models"].push_back({{"name", c.name}, {"stem", stem},
+            out["models"].push_back({{"name", c.name}, {"stem", stem}, {"bandwidth_gb_s", bw / 1e9},
                                      {"file", path},
                                      {"weight_bytes_per_forward", bytes},
                                      {"roofline_tokens_per_s", roof_tps},
@@ -198,7 +204,7 @@ int main(int argc, char** argv) {
                                      {"forward_after_context", batches},
                                      {"prefill", prefill},
                                      {"load_seconds", load_s},
-                                     {"resident_bytes_after_load", rss_after_load},
+                                     {"resident_bytes_added_by_load", rss_after_load},
                                      {"repacked", repack}});
         }
         if (!json_out.empty()) {
