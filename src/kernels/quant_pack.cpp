@@ -264,7 +264,7 @@ inline __m512i bcast4(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-constexpr int kPackTok = 8;  // tokens per pass over a row block (accumulators in registers)
+constexpr int kPackTok = 8;  // most tokens per pass over a row block (accumulators in registers)
 
 // What one row block needs: its bytes, the tokens [t0, t0 + nt).
 struct PJob {
@@ -289,15 +289,16 @@ inline void prefetch_block(const uint8_t* p, size_t bytes) {
 // Legacy kind (32-column blocks, one scale each): per block and token, 8 dpbusd from the
 // offset term (off * the block's activation sum), one convert, and one multiply-add by the 16
 // rows' scales times the token's block scale (plus the mins' term).
-template <Codes C, Scales S, bool Min>
+template <Codes C, Scales S, bool Min, int NT>
 void legacy_lanes(const PJob& j) {
     const Sizes z = j.z;
-    const int nt = j.nt, off = j.off;
+    constexpr int nt = NT;
+    const int off = j.off;
     const int64_t t0 = j.t0, kpad = j.a->kpad, nsc = j.a->n_scales;
     const int8_t* const aq0 = j.a->q.data();
     const float* const ad0 = j.a->d.data();
     const int16_t* const as0 = j.a->bsums.data();
-    __m512 acc[kPackTok];
+    __m512 acc[NT];
     for (int t = 0; t < nt; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t u = 0; u < z.n_units; ++u) {
         const uint8_t* unit = j.base + (size_t)u * z.unit;
@@ -322,8 +323,13 @@ void legacy_lanes(const PJob& j) {
                 const int16_t* bs = as0 + tt * (kpad / 16) + u * 16 + 2 * b;
                 const int sum = bs[0] + bs[1];
                 const float dx = ad0[tt * nsc + u * 8 + b];
-                __m512i P = _mm512_set1_epi32(off * sum);
-                for (int s = 0; s < 8; ++s) P = _mm512_dpbusd_epi32(P, q[s], bcast4(a + 64 * (s / 2) + 4 * (s % 2)));
+                // Two chains of 4 (exact integer sums), half the latency of one of 8.
+                __m512i P = _mm512_set1_epi32(off * sum), P2 = _mm512_setzero_si512();
+                for (int s = 0; s < 8; s += 2) {
+                    P = _mm512_dpbusd_epi32(P, q[s], bcast4(a + 64 * (s / 2)));
+                    P2 = _mm512_dpbusd_epi32(P2, q[s + 1], bcast4(a + 64 * (s / 2) + 4));
+                }
+                P = _mm512_add_epi32(P, P2);
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(P), _mm512_mul_ps(DB, _mm512_set1_ps(dx)), acc[t]);
                 if (Min) acc[t] = _mm512_fmadd_ps(MB, _mm512_set1_ps(dx * (float)sum), acc[t]);
             }
@@ -335,15 +341,16 @@ void legacy_lanes(const PJob& j) {
 
 // K kind (Q6_K: 16-column groups with int8 scales, offset in code units, no min): per group
 // and token, 4 dpbusd, one convert and one multiply-add.
-template <Codes C>
+template <Codes C, int NT>
 void k_lanes(const PJob& j) {
     const Sizes z = j.z;
-    const int nt = j.nt, off = j.off;
+    constexpr int nt = NT;
+    const int off = j.off;
     const int64_t t0 = j.t0, kpad = j.a->kpad, nsc = j.a->n_scales;
     const int8_t* const aq0 = j.a->q.data();
     const float* const ad0 = j.a->d.data();
     const int16_t* const as0 = j.a->bsums.data();
-    __m512 acc[kPackTok];
+    __m512 acc[NT];
     for (int t = 0; t < nt; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t u = 0; u < z.n_units; ++u) {
         const uint8_t* unit = j.base + (size_t)u * z.unit;
@@ -373,20 +380,32 @@ void k_lanes(const PJob& j) {
     for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(j.y + (t0 + t) * j.ldy, m, acc[t]);
 }
 
+template <int NT>
 void run_packed(T t, const PJob& j) {
     switch (t) {
-        case T::Q4_0: legacy_lanes<Codes::Nib4, Scales::Half8, false>(j); break;
-        case T::Q4_1: legacy_lanes<Codes::Nib4, Scales::Half8x2, true>(j); break;
-        case T::Q5_0: legacy_lanes<Codes::Nib5, Scales::Half8, false>(j); break;
-        case T::Q5_1: legacy_lanes<Codes::Nib5, Scales::Half8x2, true>(j); break;
-        case T::Q8_0: legacy_lanes<Codes::Byte8, Scales::Half8, false>(j); break;
-        case T::IQ4_NL: legacy_lanes<Codes::Nib4Lut, Scales::Half8, false>(j); break;
-        case T::Q4_K: legacy_lanes<Codes::Nib4, Scales::KSub, true>(j); break;
-        case T::Q5_K: legacy_lanes<Codes::Nib5, Scales::KSub, true>(j); break;
-        case T::IQ4_XS: legacy_lanes<Codes::Nib4Lut, Scales::XS, false>(j); break;
-        case T::Q6_K: k_lanes<Codes::Nib6>(j); break;
+        case T::Q4_0: legacy_lanes<Codes::Nib4, Scales::Half8, false, NT>(j); break;
+        case T::Q4_1: legacy_lanes<Codes::Nib4, Scales::Half8x2, true, NT>(j); break;
+        case T::Q5_0: legacy_lanes<Codes::Nib5, Scales::Half8, false, NT>(j); break;
+        case T::Q5_1: legacy_lanes<Codes::Nib5, Scales::Half8x2, true, NT>(j); break;
+        case T::Q8_0: legacy_lanes<Codes::Byte8, Scales::Half8, false, NT>(j); break;
+        case T::IQ4_NL: legacy_lanes<Codes::Nib4Lut, Scales::Half8, false, NT>(j); break;
+        case T::Q4_K: legacy_lanes<Codes::Nib4, Scales::KSub, true, NT>(j); break;
+        case T::Q5_K: legacy_lanes<Codes::Nib5, Scales::KSub, true, NT>(j); break;
+        case T::IQ4_XS: legacy_lanes<Codes::Nib4Lut, Scales::XS, false, NT>(j); break;
+        case T::Q6_K: k_lanes<Codes::Nib6, NT>(j); break;
         default: break;
     }
+}
+
+// Tokens in groups of 8, 4, 2, 1 whose accumulators the compiler keeps in registers (a
+// runtime count spilled them: a store and a reload per block and token, ~40% of the kernel's
+// time at n = 8 by perf annotate). A token's operations do not depend on its group.
+void run_tokens(T t, PJob& j) {
+    static_assert(kPackTok == 8);
+    if (j.nt == 8) run_packed<8>(t, j);
+    else if (j.nt == 4) run_packed<4>(t, j);
+    else if (j.nt == 2) run_packed<2>(t, j);
+    else run_packed<1>(t, j);
 }
 #endif
 
@@ -459,10 +478,11 @@ void packed_rows(const WeightView& w, const TypeInfo& ti, const QuantActs& a, fl
         j.base = w.packed + (size_t)(r / kPackRows) * j.z.row_block;
         j.rr = (int)std::min<int64_t>(kPackRows, r1 - r);
         j.y = y + r;
-        for (int64_t t0 = 0; t0 < a.n; t0 += kPackTok) {
+        for (int64_t t0 = 0; t0 < a.n; t0 += j.nt) {
+            const int64_t left = a.n - t0;
             j.t0 = t0;
-            j.nt = (int)std::min<int64_t>(kPackTok, a.n - t0);
-            run_packed(w.type, j);
+            j.nt = left >= kPackTok ? kPackTok : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            run_tokens(w.type, j);
         }
     }
 }
