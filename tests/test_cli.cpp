@@ -72,6 +72,20 @@ TEST(Cli, SpeculativeModesReproduceAutoregressiveOutput) {
     }
 }
 
+// --no-repack keeps a quantized target in the file's layout; decoding stays exact there too.
+TEST(Cli, NoRepackGeneratesExactly) {
+    HSD_REQUIRE_SHARED("models/quant/hsd-m1-Q4_K_M.gguf");
+    const std::string t = hsd::test::shared_path("models/quant/hsd-m1-Q4_K_M.gguf");
+    for (const char* flag : {"", " --no-repack"}) {
+        SCOPED_TRACE(flag);
+        const CliRun r = run("generate -m " + t + flag + " --draft-ngram 3 " + kPrompt + " --json --compare-ar");
+        ASSERT_EQ(r.status, 0) << r.out;
+        const json j = last_json(r.out);
+        EXPECT_TRUE(j.at("compare_ar").at("tokens_identical").get<bool>());
+        EXPECT_EQ(j.at("tokens").size(), 24u);
+    }
+}
+
 TEST(Cli, ProfilePlanGenerate) {
     HSD_REQUIRE_SHARED("models/hsd-ee-small.gguf");
     HSD_REQUIRE_SHARED("models/hsd-m0.gguf");

@@ -163,6 +163,11 @@ TEST_P(QuantModel, RepackedWeightsAgreeWithTheFileLayoutAndStayBatchInvariant) {
     const WeightView& gate = repacked->layer(0).gate;
     EXPECT_EQ(gate.packed != nullptr, qk::packing_supported(gate.type)) << gguf::tensor_type_name(gate.type);
     EXPECT_EQ(as_mapped->layer(0).gate.packed, nullptr);
+    // The process-wide default (`--no-repack`) decides for load(path).
+    Model::set_repack_default(false);
+    EXPECT_EQ(Model::load(path)->layer(0).gate.packed, nullptr);
+    Model::set_repack_default(true);
+    EXPECT_EQ(Model::load(path)->layer(0).gate.packed != nullptr, qk::packing_supported(gate.type));
     const ActivationsGuard guard(QuantActivations::Int8);
     const json& ref = load_json("models/reference.json");
     const auto tokens = ref.at("prompts").at(0).at("tokens").get<std::vector<TokenId>>();

@@ -27,6 +27,7 @@ struct GenerateOptions {
     int n_predict = 128;
     int64_t n_ctx = 0;
     int threads = 0;
+    bool no_repack = false;
     SamplingParams sampling;
     int64_t seed = -1;
     bool json = false, ignore_eos = false, no_display_prompt = false, verbose = false;
@@ -49,6 +50,7 @@ void run_generate(GenerateOptions o) {
     o.sampling.seed = o.seed >= 0 ? (uint64_t)o.seed
                                   : (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count();
 
+    Model::set_repack_default(!o.no_repack);
     Engine engine({.threads = o.threads});
     SessionOptions so;
     so.model = o.model;
@@ -109,6 +111,9 @@ void register_generate(CLI::App& app) {
     cmd->add_option("-n,--n-predict", o.n_predict, "Number of tokens to generate")->capture_default_str();
     cmd->add_option("-c,--ctx-size", o.n_ctx, "Context size in tokens (0 = the model's)")->capture_default_str();
     cmd->add_option("-t,--threads", o.threads, "Threads (0 = all cores)")->capture_default_str();
+    cmd->add_flag("--no-repack", o.no_repack,
+                  "Keep weights in the file's layout instead of repacking them at load: faster load, slower "
+                  "decode and verification (docs/ARCHITECTURE.md, \"Repacked quantized weights\")");
     add_sampling_options(cmd, o.sampling);
     cmd->add_option("-s,--seed", o.seed, "Random seed (-1 = random)")->capture_default_str();
     cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past the end-of-sequence token");

@@ -35,6 +35,7 @@ struct ServeOptions {
     server::ServerOptions s;
     std::string drafts, api_key_file;
     int threads = 0;
+    bool no_repack = false;
 };
 
 void run_serve(ServeOptions o) {
@@ -66,6 +67,7 @@ void run_serve(ServeOptions o) {
     sigaction(SIGTERM, &sa, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    Model::set_repack_default(!o.no_repack);
     Engine engine({.threads = o.threads});
     server::Server srv(engine, o.s);
     const int port = srv.bind();
@@ -112,6 +114,9 @@ void register_serve(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("-c,--ctx-size", o.s.n_ctx, "Context size per slot in tokens (0 = the model's)")->capture_default_str();
     cmd->add_option("-t,--threads", o.threads, "Threads (0 = all cores)")->capture_default_str();
+    cmd->add_flag("--no-repack", o.no_repack,
+                  "Keep weights in the file's layout instead of repacking them at load: faster load, slower "
+                  "decode and verification (docs/ARCHITECTURE.md, \"Repacked quantized weights\")");
     cmd->add_option("-n,--n-predict", o.s.n_predict, "Default max tokens (-1 = until EOS or the context's end)")
         ->capture_default_str();
     cmd->add_option("--ubatch-size", o.s.chunk_tokens,

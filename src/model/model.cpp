@@ -70,6 +70,12 @@ std::atomic<int64_t> g_loads{0};
 int64_t Model::load_count() { return g_loads.load(); }
 
 namespace {
+std::atomic<bool> g_repack_default{true};
+}
+void Model::set_repack_default(bool on) { g_repack_default = on; }
+bool Model::repack_default() { return g_repack_default.load(); }
+
+namespace {
 
 // Rope scaling: rope.scaling.type none / linear (absent means linear, as in llama.cpp) with
 // rope.scaling.factor (or the older rope.scale_linear); positions are divided by the factor.

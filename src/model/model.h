@@ -52,8 +52,13 @@ public:
     // the expected shape and a supported type, no tensor or "<arch>.*" key that hsd would
     // have to ignore. Throws hsd::Error naming the file and the problem.
     // repack = false keeps every matrix in the map's layout (benchmarks compare the layouts,
-    // and metadata probes skip the work); everything else should use the default.
-    static std::unique_ptr<Model> load(const std::string& path, bool repack = true);
+    // and metadata probes skip the work); without it, repack_default() decides.
+    static std::unique_ptr<Model> load(const std::string& path, bool repack);
+    static std::unique_ptr<Model> load(const std::string& path) { return load(path, repack_default()); }
+    // Process-wide: whether load(path) repacks (on by default; `--no-repack` turns it off for a
+    // faster load and one pass less over the file, at a slower decode).
+    static void set_repack_default(bool on);
+    static bool repack_default();
     // Files load() has opened in this process (a model should be loaded once: ModelCache).
     static int64_t load_count();
 

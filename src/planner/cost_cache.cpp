@@ -62,6 +62,7 @@ nlohmann::json cost_key(const std::string& model_path, bool target, const std::v
                         {"cpu", cpu_model_name()},
                         {"threads", threads},
                         {"build", build_identity()},
+                        {"repacked", Model::repack_default()},
                         {"pass", sampling.greedy() ? "argmax" : "distributions"},
                         {"context", kCostContext},
                         {"n_max", n_max}};
