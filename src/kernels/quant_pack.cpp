@@ -170,46 +170,45 @@ const B& block_at(const uint8_t* row, int64_t index) {
     return reinterpret_cast<const B*>(row)[index];
 }
 
-// Row r's entries of unit u's header.
-void encode_header(T t, const uint8_t* row, int64_t u, int r, uint8_t* h) {
+// Row r's entries of unit u's scales: the header (K-quants: super-block d, dmin) and the scales
+// of its nb blocks (block b's at blocks + b * block_stride).
+void encode_scales(T t, const uint8_t* row, int64_t u, int nb, int r, uint8_t* header, uint8_t* blocks,
+                   size_t block_stride) {
     using namespace hsd::quant;
-    switch (t) {
-        case T::Q4_K: put16(h + 2 * r, block_at<BlockQ4_K>(row, u).d), put16(h + 32 + 2 * r, block_at<BlockQ4_K>(row, u).dmin); break;
-        case T::Q5_K: put16(h + 2 * r, block_at<BlockQ5_K>(row, u).d), put16(h + 32 + 2 * r, block_at<BlockQ5_K>(row, u).dmin); break;
-        case T::IQ4_XS: put16(h + 2 * r, block_at<BlockIQ4_XS>(row, u).d); break;
-        case T::Q6_K: put16(h + 2 * r, block_at<BlockQ6_K>(row, u).d); break;
-        default: break;
-    }
-}
-
-// Row r's entries of the scales of block b of unit u.
-void encode_block_scales(T t, const uint8_t* row, int64_t u, int b, int r, uint8_t* s) {
-    using namespace hsd::quant;
-    const int64_t i = 8 * u + b;
-    switch (t) {
-        case T::Q4_0: put16(s + 2 * r, block_at<BlockQ4_0>(row, i).d); break;
-        case T::Q5_0: put16(s + 2 * r, block_at<BlockQ5_0>(row, i).d); break;
-        case T::Q8_0: put16(s + 2 * r, block_at<BlockQ8_0>(row, i).d); break;
-        case T::IQ4_NL: put16(s + 2 * r, block_at<BlockIQ4_NL>(row, i).d); break;
-        case T::Q4_1: put16(s + 2 * r, block_at<BlockQ4_1>(row, i).d), put16(s + 32 + 2 * r, block_at<BlockQ4_1>(row, i).m); break;
-        case T::Q5_1: put16(s + 2 * r, block_at<BlockQ5_1>(row, i).d), put16(s + 32 + 2 * r, block_at<BlockQ5_1>(row, i).m); break;
-        case T::Q4_K:
-        case T::Q5_K: {
-            const uint8_t* scales = t == T::Q4_K ? block_at<BlockQ4_K>(row, u).scales : block_at<BlockQ5_K>(row, u).scales;
-            uint64_t sc, mn;
-            unpack::k4_scale_bytes(scales, sc, mn);
-            s[r] = (uint8_t)(sc >> (8 * b)), s[16 + r] = (uint8_t)(mn >> (8 * b));
-            break;
+    auto at = [&](int b) { return blocks + (size_t)b * block_stride; };
+    auto half8 = [&](const auto* x, bool with_m) {  // the legacy types: d (and m) per block
+        for (int b = 0; b < nb; ++b) {
+            put16(at(b) + 2 * r, x[8 * u + b].d);
+            if constexpr (requires { x->m; })
+                if (with_m) put16(at(b) + 32 + 2 * r, x[8 * u + b].m);
         }
+    };
+    auto k4 = [&](const auto& x) {  // Q4_K, Q5_K
+        put16(header + 2 * r, x.d), put16(header + 32 + 2 * r, x.dmin);
+        uint64_t sc, mn;
+        unpack::k4_scale_bytes(x.scales, sc, mn);
+        for (int b = 0; b < nb; ++b) at(b)[r] = (uint8_t)(sc >> (8 * b)), at(b)[16 + r] = (uint8_t)(mn >> (8 * b));
+    };
+    switch (t) {
+        case T::Q4_0: half8(reinterpret_cast<const BlockQ4_0*>(row), false); break;
+        case T::Q5_0: half8(reinterpret_cast<const BlockQ5_0*>(row), false); break;
+        case T::Q8_0: half8(reinterpret_cast<const BlockQ8_0*>(row), false); break;
+        case T::IQ4_NL: half8(reinterpret_cast<const BlockIQ4_NL*>(row), false); break;
+        case T::Q4_1: half8(reinterpret_cast<const BlockQ4_1*>(row), true); break;
+        case T::Q5_1: half8(reinterpret_cast<const BlockQ5_1*>(row), true); break;
+        case T::Q4_K: k4(block_at<BlockQ4_K>(row, u)); break;
+        case T::Q5_K: k4(block_at<BlockQ5_K>(row, u)); break;
         case T::IQ4_XS: {
             const BlockIQ4_XS& x = block_at<BlockIQ4_XS>(row, u);
-            const int ls = ((x.scales_l[b / 2] >> (4 * (b % 2))) & 15) | (((x.scales_h >> (2 * b)) & 3) << 4);
-            s[r] = (uint8_t)(int8_t)(ls - 32);
+            put16(header + 2 * r, x.d);
+            const uint64_t ls = unpack::iq4_xs_scale_bytes(x);
+            for (int b = 0; b < nb; ++b) at(b)[r] = (uint8_t)(int8_t)((int)((ls >> (8 * b)) & 0xff) - 32);
             break;
         }
         case T::Q6_K: {
             const BlockQ6_K& x = block_at<BlockQ6_K>(row, u);
-            s[r] = (uint8_t)x.scales[2 * b], s[16 + r] = (uint8_t)x.scales[2 * b + 1];
+            put16(header + 2 * r, x.d);
+            for (int b = 0; b < nb; ++b) at(b)[r] = (uint8_t)x.scales[2 * b], at(b)[16 + r] = (uint8_t)x.scales[2 * b + 1];
             break;
         }
         default: break;
@@ -286,20 +285,45 @@ inline void prefetch_block(const uint8_t* p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char*)(p + kAheadBytes + o), _MM_HINT_T0);
 }
 
+// One token's int8 activations as the lane kernels read them, per unit u and block b (k-step s
+// of the block at codes + 64 (s / 2) + 4 (s % 2) in the legacy layout, + 64 (s % 4) + 4 (s / 4)
+// in the K layout, transposed by groups of 16).
+struct TokenActs {
+    const int8_t* q;
+    const float* d;
+    const int16_t* sums;
+    const int8_t* codes(int64_t u, int b) const { return q + u * kUnit + 8 * b; }
+    const int16_t* block_sums(int64_t u, int b) const { return sums + u * 16 + 2 * b; }  // its 2 groups of 16
+    float scale(int64_t u, int b) const { return d[u * 8 + b]; }
+};
+
+template <int NT>
+void start_tokens(const PJob& j, TokenActs (&at)[NT], __m512 (&acc)[NT]) {
+    const QuantActs& a = *j.a;
+    for (int t = 0; t < NT; ++t) {
+        const int64_t tt = j.t0 + t;
+        at[t] = {a.q.data() + tt * a.kpad, a.d.data() + tt * a.n_scales, a.bsums.data() + tt * (a.kpad / 16)};
+        acc[t] = _mm512_setzero_ps();
+    }
+}
+
+// Lane r of acc[t] is row r of token t0 + t: the block's rr rows are stored.
+template <int NT>
+void store_lanes(const PJob& j, const __m512 (&acc)[NT]) {
+    const __mmask16 m = (__mmask16)(j.rr >= 16 ? 0xffff : (1u << j.rr) - 1);
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(j.y + (j.t0 + t) * j.ldy, m, acc[t]);
+}
+
 // Legacy kind (32-column blocks, one scale each): per block and token, 8 dpbusd from the
 // offset term (off * the block's activation sum), one convert, and one multiply-add by the 16
 // rows' scales times the token's block scale (plus the mins' term).
 template <Codes C, Scales S, bool Min, int NT>
 void legacy_lanes(const PJob& j) {
     const Sizes z = j.z;
-    constexpr int nt = NT;
     const int off = j.off;
-    const int64_t t0 = j.t0, kpad = j.a->kpad, nsc = j.a->n_scales;
-    const int8_t* const aq0 = j.a->q.data();
-    const float* const ad0 = j.a->d.data();
-    const int16_t* const as0 = j.a->bsums.data();
+    TokenActs at[NT];
     __m512 acc[NT];
-    for (int t = 0; t < nt; ++t) acc[t] = _mm512_setzero_ps();
+    start_tokens(j, at, acc);
     for (int64_t u = 0; u < z.n_units; ++u) {
         const uint8_t* unit = j.base + (size_t)u * z.unit;
         __m512 D = _mm512_setzero_ps(), NDM = _mm512_setzero_ps();
@@ -317,12 +341,11 @@ void legacy_lanes(const PJob& j) {
             if constexpr (S == Scales::Half8x2) MB = halves16(sp + 32);
             if constexpr (S == Scales::KSub) DB = _mm512_mul_ps(bytes16(sp, false), D), MB = _mm512_mul_ps(bytes16(sp + 16, false), NDM);
             if constexpr (S == Scales::XS) DB = _mm512_mul_ps(bytes16(sp, true), D);
-            for (int t = 0; t < nt; ++t) {
-                const int64_t tt = t0 + t;
-                const int8_t* a = aq0 + tt * kpad + u * kUnit + 8 * b;  // k-step s: + 64 (s / 2) + 4 (s % 2)
-                const int16_t* bs = as0 + tt * (kpad / 16) + u * 16 + 2 * b;
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* a = at[t].codes(u, b);
+                const int16_t* bs = at[t].block_sums(u, b);
                 const int sum = bs[0] + bs[1];
-                const float dx = ad0[tt * nsc + u * 8 + b];
+                const float dx = at[t].scale(u, b);
                 // Two chains of 4 (exact integer sums), half the latency of one of 8.
                 __m512i P = _mm512_set1_epi32(off * sum), P2 = _mm512_setzero_si512();
                 for (int s = 0; s < 8; s += 2) {
@@ -335,8 +358,7 @@ void legacy_lanes(const PJob& j) {
             }
         }
     }
-    const __mmask16 m = (__mmask16)(j.rr >= 16 ? 0xffff : (1u << j.rr) - 1);
-    for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(j.y + (t0 + t) * j.ldy, m, acc[t]);
+    store_lanes(j, acc);
 }
 
 // K kind (Q6_K: 16-column groups with int8 scales, offset in code units, no min): per group
@@ -344,14 +366,10 @@ void legacy_lanes(const PJob& j) {
 template <Codes C, int NT>
 void k_lanes(const PJob& j) {
     const Sizes z = j.z;
-    constexpr int nt = NT;
     const int off = j.off;
-    const int64_t t0 = j.t0, kpad = j.a->kpad, nsc = j.a->n_scales;
-    const int8_t* const aq0 = j.a->q.data();
-    const float* const ad0 = j.a->d.data();
-    const int16_t* const as0 = j.a->bsums.data();
+    TokenActs at[NT];
     __m512 acc[NT];
-    for (int t = 0; t < nt; ++t) acc[t] = _mm512_setzero_ps();
+    start_tokens(j, at, acc);
     for (int64_t u = 0; u < z.n_units; ++u) {
         const uint8_t* unit = j.base + (size_t)u * z.unit;
         const __m512 D = halves16(unit);
@@ -362,12 +380,10 @@ void k_lanes(const PJob& j) {
             block_codes<C>(bp, q);
             const uint8_t* sp = bp + z.codes;
             const __m512 DB0 = _mm512_mul_ps(bytes16(sp, true), D), DB1 = _mm512_mul_ps(bytes16(sp + 16, true), D);
-            for (int t = 0; t < nt; ++t) {
-                const int64_t tt = t0 + t;
-                // K units are transposed by groups of 16: k-step s at + 64 (s % 4) + 4 (s / 4).
-                const int8_t* a = aq0 + tt * kpad + u * kUnit + 8 * b;
-                const int16_t* bs = as0 + tt * (kpad / 16) + u * 16 + 2 * b;
-                const __m512 DX = _mm512_set1_ps(ad0[tt * nsc + u * 8 + b]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* a = at[t].codes(u, b);
+                const int16_t* bs = at[t].block_sums(u, b);
+                const __m512 DX = _mm512_set1_ps(at[t].scale(u, b));
                 __m512i P0 = _mm512_set1_epi32(off * bs[0]), P1 = _mm512_set1_epi32(off * bs[1]);
                 for (int s = 0; s < 4; ++s) P0 = _mm512_dpbusd_epi32(P0, q[s], bcast4(a + 64 * s));
                 for (int s = 4; s < 8; ++s) P1 = _mm512_dpbusd_epi32(P1, q[s], bcast4(a + 64 * (s - 4) + 4));
@@ -376,8 +392,7 @@ void k_lanes(const PJob& j) {
             }
         }
     }
-    const __mmask16 m = (__mmask16)(j.rr >= 16 ? 0xffff : (1u << j.rr) - 1);
-    for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(j.y + (t0 + t) * j.ldy, m, acc[t]);
+    store_lanes(j, acc);
 }
 
 template <int NT>
@@ -400,7 +415,7 @@ void run_packed(T t, const PJob& j) {
 // Tokens in groups of 8, 4, 2, 1 whose accumulators the compiler keeps in registers (a
 // runtime count spilled them: a store and a reload per block and token, ~40% of the kernel's
 // time at n = 8 by perf annotate). A token's operations do not depend on its group.
-void run_tokens(T t, PJob& j) {
+void run_tokens(T t, const PJob& j) {
     static_assert(kPackTok == 8);
     if (j.nt == 8) run_packed<8>(t, j);
     else if (j.nt == 4) run_packed<4>(t, j);
@@ -443,9 +458,7 @@ void pack_matrix(const WeightView& w, uint8_t* dst, int64_t b0, int64_t b1) {
                 const uint8_t* src = w.data + (size_t)row * rb;
                 std::memset(&units[(size_t)r], 0, sizeof(Unit));
                 unpack_unit(w.type, src, u, nb, units[(size_t)r]);
-                encode_header(w.type, src, u, r, unit);
-                for (int b = 0; b < nb; ++b)
-                    encode_block_scales(w.type, src, u, b, r, unit + z.header + (size_t)b * z.block + z.codes);
+                encode_scales(w.type, src, u, nb, r, unit, unit + z.header + z.codes, z.block);
             }
             for (int b = 0; b < nb; ++b) {
                 for (int s = 0; s < 8; ++s)

@@ -568,6 +568,21 @@ inline void unpack_q2_k(const uint8_t* row, int64_t u, int, Unit& o) {
 #endif
 }
 
+// The 8 6-bit sub-block scales of an IQ4_XS block (unbiased: the scale is this less 32), byte i
+// = scale i: 4 low bits from nibble i of scales_l, 2 high bits from bits 2i of scales_h.
+inline uint64_t iq4_xs_scale_bytes(const BlockIQ4_XS& b) {
+#if defined(__BMI2__)
+    uint32_t lo;
+    std::memcpy(&lo, b.scales_l, 4);
+    return _pdep_u64(lo, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(b.scales_h, 0x3030303030303030ull);
+#else
+    uint64_t ls = 0;
+    for (int i = 0; i < 8; ++i)
+        ls |= (uint64_t)(((b.scales_l[i / 2] >> (4 * (i % 2))) & 15) | (((b.scales_h >> (2 * i)) & 3) << 4)) << (8 * i);
+    return ls;
+#endif
+}
+
 inline void unpack_iq4_xs(const uint8_t* row, int64_t u, int, Unit& o) {
     const BlockIQ4_XS& b = reinterpret_cast<const BlockIQ4_XS*>(row)[u];
 #if defined(__AVX512BW__)
@@ -580,18 +595,8 @@ inline void unpack_iq4_xs(const uint8_t* row, int64_t u, int, Unit& o) {
 #else
     for (int i = 0; i < 8; ++i) iq4_16(b.qs + 16 * i, o.q + 32 * i);
 #endif
-    // Scale i: 4 low bits from nibble i of scales_l, 2 high bits from bits 2i of scales_h;
-    // sub-blocks of 32 again unpack like legacy blocks: db = d * (scale - 32).
-#if defined(__BMI2__)
-    uint32_t lo;
-    std::memcpy(&lo, b.scales_l, 4);
-    const uint64_t ls = _pdep_u64(lo, 0x0F0F0F0F0F0F0F0Full) | _pdep_u64(b.scales_h, 0x3030303030303030ull);
-#else
-    uint64_t ls = 0;
-    for (int i = 0; i < 8; ++i)
-        ls |= (uint64_t)(((b.scales_l[i / 2] >> (4 * (i % 2))) & 15) | (((b.scales_h >> (2 * i)) & 3) << 4)) << (8 * i);
-#endif
-    block_floats(ls, 32, half(b.d), o.db);
+    // Sub-blocks of 32 again unpack like legacy blocks: db = d * (scale - 32).
+    block_floats(iq4_xs_scale_bytes(b), 32, half(b.d), o.db);
 }
 
 }  // namespace hsd::qk::unpack

@@ -89,7 +89,6 @@ private:
         void operator()(void* p) const;
     };
     std::unique_ptr<uint8_t, FreeDeleter> repacked_;  // all repacked matrices, one allocation
-    size_t repacked_bytes_ = 0;
     std::unique_ptr<gguf::File> file_;
     ModelConfig config_;
     Tokenizer tokenizer_;
